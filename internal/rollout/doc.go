@@ -1,0 +1,8 @@
+// Package rollout is aviary's core: the rollout spec, its validation, and the
+// state machine that decides what a run does next.
+//
+// It is pure. Next is a deterministic function of (time, spec, status,
+// observations) that returns the next status and the actions the shell must
+// carry out; it never sleeps, reads the clock, logs or does I/O. The package
+// imports only the standard library, the analysis package, and YAML decoding.
+package rollout

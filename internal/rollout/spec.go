@@ -1,0 +1,264 @@
+package rollout
+
+import "aviary/internal/analysis"
+
+// APIVersion and Kind identify a rollout manifest.
+const (
+	APIVersion = "aviary.dev/v1alpha1"
+	Kind       = "Rollout"
+)
+
+// Manifest is one rollout document as written in YAML: a name and a spec.
+type Manifest struct {
+	APIVersion string   `json:"apiVersion"`
+	Kind       string   `json:"kind"`
+	Metadata   Metadata `json:"metadata"`
+	Spec       Spec     `json:"spec"`
+}
+
+// Metadata names a rollout.
+type Metadata struct {
+	Name        string            `json:"name"`
+	Labels      map[string]string `json:"labels,omitempty"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+}
+
+// Spec is what the user wants: the version to run and how to release it.
+type Spec struct {
+	// Version is the desired version's name, e.g. "v2" or an image tag.
+	Version string `json:"version"`
+	// Upstreams are the desired version's addresses (standalone mode).
+	Upstreams []string `json:"upstreams,omitempty"`
+	// TargetRef names the workload in Kubernetes mode.
+	TargetRef *TargetRef `json:"targetRef,omitempty"`
+
+	Traffic  Traffic  `json:"traffic"`
+	Strategy Strategy `json:"strategy"`
+	Analysis Analysis `json:"analysis"`
+
+	Webhooks []Webhook `json:"webhooks,omitempty"`
+	Notify   []Notify  `json:"notify,omitempty"`
+
+	// ProgressDeadline bounds how long a run may wait without progress
+	// (inconclusive analysis, a webhook that keeps saying wait) before it
+	// pauses for a person.
+	ProgressDeadline Duration `json:"progressDeadline,omitempty"`
+	// RollbackWindow is how long after a promotion `aviary rollback` can
+	// restore the previous stable version in one step.
+	RollbackWindow Duration `json:"rollbackWindow,omitempty"`
+}
+
+// TargetRef names a Kubernetes workload.
+type TargetRef struct {
+	Kind string `json:"kind"`
+	Name string `json:"name"`
+}
+
+// Router types.
+const (
+	RouterBuiltin = "builtin"
+)
+
+// Traffic says which router applies the rollout's routes and how.
+type Traffic struct {
+	Router string `json:"router,omitempty"`
+	// Listen is where the built-in proxy accepts this service's traffic.
+	Listen string `json:"listen,omitempty"`
+	// TLS terminates TLS at the built-in proxy.
+	TLS *TLS `json:"tls,omitempty"`
+	// Balance picks an upstream within a version's pool: "round-robin" or
+	// "least-requests".
+	Balance string `json:"balance,omitempty"`
+	// HealthCheck probes upstreams actively.
+	HealthCheck *HealthCheck `json:"healthCheck,omitempty"`
+	// Shield retries a failed idempotent canary request once on stable.
+	Shield bool `json:"shield,omitempty"`
+}
+
+// Balance policies.
+const (
+	BalanceRoundRobin    = "round-robin"
+	BalanceLeastRequests = "least-requests"
+)
+
+// TLS names certificate files.
+type TLS struct {
+	CertFile string `json:"certFile"`
+	KeyFile  string `json:"keyFile"`
+}
+
+// HealthCheck configures active health checks of upstreams.
+type HealthCheck struct {
+	Path               string   `json:"path,omitempty"`
+	Interval           Duration `json:"interval,omitempty"`
+	Timeout            Duration `json:"timeout,omitempty"`
+	HealthyThreshold   int      `json:"healthyThreshold,omitempty"`
+	UnhealthyThreshold int      `json:"unhealthyThreshold,omitempty"`
+}
+
+// Strategy is how a new version is released.
+type Strategy struct {
+	Canary Canary `json:"canary"`
+}
+
+// Canary describes a canary release: its steps and the routing rules that
+// apply throughout.
+type Canary struct {
+	// Steps are explicit steps. Alternatively StepWeight/MaxWeight/Interval
+	// (Flagger style) or StepWeights generate them.
+	Steps       []Step   `json:"steps,omitempty"`
+	StepWeight  int      `json:"stepWeight,omitempty"`
+	MaxWeight   int      `json:"maxWeight,omitempty"`
+	Interval    Duration `json:"interval,omitempty"`
+	StepWeights []int    `json:"stepWeights,omitempty"`
+
+	// Match rules send chosen requests to the canary regardless of weight.
+	Match []Match `json:"match,omitempty"`
+	// Stickiness keeps a client on the version it first got.
+	Stickiness *Stickiness `json:"stickiness,omitempty"`
+	// Mirror copies a share of stable requests to the canary.
+	Mirror *Mirror `json:"mirror,omitempty"`
+}
+
+// Step is one item of the strategy; exactly one field is set.
+type Step struct {
+	SetWeight *int          `json:"setWeight,omitempty"`
+	Pause     *PauseStep    `json:"pause,omitempty"`
+	Analysis  *AnalysisStep `json:"analysis,omitempty"`
+	Gate      *GateStep     `json:"gate,omitempty"`
+}
+
+// PauseStep waits for Duration, or for `aviary promote` when Duration is zero.
+type PauseStep struct {
+	Duration Duration `json:"duration,omitempty"`
+}
+
+// AnalysisStep runs the analysis until every check passes (and at least
+// Duration has passed) or the run fails.
+type AnalysisStep struct {
+	Duration Duration `json:"duration,omitempty"`
+}
+
+// GateStep waits for a person's go-ahead: `aviary approve --gate NAME` or
+// `aviary promote`.
+type GateStep struct {
+	Name string `json:"name"`
+}
+
+// Match selects requests that always go to the canary. All conditions of one
+// Match must hold; any one Match of a list suffices.
+type Match struct {
+	Headers  map[string]StringMatch `json:"headers,omitempty"`
+	Query    map[string]StringMatch `json:"query,omitempty"`
+	Cookie   *CookieMatch           `json:"cookie,omitempty"`
+	Users    *ListMatch             `json:"users,omitempty"`
+	Segments *ListMatch             `json:"segments,omitempty"`
+}
+
+// StringMatch tests one value: exactly one of Exact, Regex or Present is set.
+type StringMatch struct {
+	Exact   string `json:"exact,omitempty"`
+	Regex   string `json:"regex,omitempty"`
+	Present bool   `json:"present,omitempty"`
+}
+
+// CookieMatch tests a cookie's value.
+type CookieMatch struct {
+	Name        string `json:"name"`
+	StringMatch `json:",inline"`
+}
+
+// ListMatch sends a request to the canary when the value of a header (or
+// cookie) is one of Values: a list of user ids, or of segment names.
+type ListMatch struct {
+	Header string   `json:"header,omitempty"`
+	Cookie string   `json:"cookie,omitempty"`
+	Values []string `json:"values"`
+}
+
+// Stickiness keeps clients on one version: with Cookie, the proxy sets a
+// cookie naming the version a client got; with HashOn ("header/NAME" or
+// "cookie/NAME"), the weighted choice is consistent on that key and monotone
+// as the weight grows.
+type Stickiness struct {
+	Cookie string   `json:"cookie,omitempty"`
+	MaxAge Duration `json:"maxAge,omitempty"`
+	HashOn string   `json:"hashOn,omitempty"`
+}
+
+// Mirror copies Percent of stable requests to the canary and drops the replies.
+type Mirror struct {
+	Percent int `json:"percent"`
+}
+
+// Decision modes.
+const (
+	DecisionAuto   = "auto"
+	DecisionManual = "manual"
+	DecisionHybrid = "hybrid"
+)
+
+// Analysis is how canaries are judged.
+type Analysis struct {
+	// Interval is how often checks run.
+	Interval Duration `json:"interval,omitempty"`
+	// FailureLimit is how many failed checks are tolerated; one more rolls
+	// the run back (or, in hybrid mode, pauses it for a person).
+	FailureLimit int `json:"failureLimit,omitempty"`
+	// ErrorLimit is how many consecutive intervals may end in a measurement
+	// error before the run pauses for a person.
+	ErrorLimit *int `json:"errorLimit,omitempty"`
+	// Decision is auto, manual (every advance needs a promote) or hybrid (on
+	// failure, pause for a person instead of rolling back).
+	Decision string `json:"decision,omitempty"`
+	// Metrics are the checks.
+	Metrics []Metric `json:"metrics,omitempty"`
+}
+
+// Provider types.
+const (
+	ProviderBuiltin = "builtin"
+)
+
+// Metric is one check: where its values come from and how they are judged.
+type Metric struct {
+	Name string `json:"name"`
+	// Provider is the metrics source: builtin, prometheus or web.
+	Provider string `json:"provider,omitempty"`
+	// Query is the provider's query; for the built-in provider one of
+	// error-rate, latency-p50, latency-p90, latency-p99, slow-rate or
+	// request-rate (default: the metric's name).
+	Query string `json:"query,omitempty"`
+	// Criteria say how the values are judged.
+	analysis.Criteria `json:",inline"`
+}
+
+// Webhook types.
+const (
+	HookConfirmRollout         = "confirm-rollout"
+	HookPreRollout             = "pre-rollout"
+	HookRollout                = "rollout"
+	HookConfirmTrafficIncrease = "confirm-traffic-increase"
+	HookConfirmPromotion       = "confirm-promotion"
+	HookPostRollout            = "post-rollout"
+	HookRollback               = "rollback"
+	HookEvent                  = "event"
+	HookLoad                   = "load"
+)
+
+// Webhook is an outside party the run talks to at given moments.
+type Webhook struct {
+	Name    string   `json:"name"`
+	Type    string   `json:"type"`
+	URL     string   `json:"url"`
+	Timeout Duration `json:"timeout,omitempty"`
+	// Metadata is passed to the receiver with every call.
+	Metadata map[string]string `json:"metadata,omitempty"`
+}
+
+// Notify sends events to a chat or a generic webhook.
+type Notify struct {
+	Type     string `json:"type"`
+	URL      string `json:"url"`
+	Severity string `json:"severity,omitempty"`
+}
