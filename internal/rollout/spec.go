@@ -36,8 +36,8 @@ type Spec struct {
 	Strategy Strategy `json:"strategy"`
 	Analysis Analysis `json:"analysis"`
 
-	Webhooks []Webhook `json:"webhooks,omitempty"`
-	Notify   []Notify  `json:"notify,omitempty"`
+	Webhooks []Webhook      `json:"webhooks,omitempty"`
+	Notify   []Notification `json:"notify,omitempty"`
 
 	// ProgressDeadline bounds how long a run may wait without progress
 	// (inconclusive analysis, a webhook that keeps saying wait) before it
@@ -256,8 +256,8 @@ type Webhook struct {
 	Metadata map[string]string `json:"metadata,omitempty"`
 }
 
-// Notify sends events to a chat or a generic webhook.
-type Notify struct {
+// Notification sends events to a chat or a generic webhook.
+type Notification struct {
 	Type     string `json:"type"`
 	URL      string `json:"url"`
 	Severity string `json:"severity,omitempty"`
