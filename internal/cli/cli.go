@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -36,7 +37,11 @@ func usagef(format string, args ...any) error {
 // Main runs the command line with args (args[0] is the program name) and
 // returns the process exit code.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	root := newRoot(stdout, stderr)
+	return run(ctx, args, os.Stdin, stdout, stderr)
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	root := newRoot(stdin)
 	root.SetArgs(args[1:])
 	root.SetOut(stdout)
 	root.SetErr(stderr)
@@ -52,7 +57,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return ExitFailed
 }
 
-func newRoot(stdout, stderr io.Writer) *cobra.Command {
+func newRoot(stdin io.Reader) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "aviary",
 		Short:         "aviary releases new versions of HTTP services progressively",
@@ -63,6 +68,8 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	// Flag and argument errors are usage errors (exit 2).
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(
+		newValidateCmd(stdin),
+		newSimulateCmd(stdin),
 		newVersionCmd(),
 	)
 	return root

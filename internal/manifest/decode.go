@@ -90,23 +90,45 @@ func Decode(data []byte) ([]Decoded, error) {
 }
 
 func decodeNode(n *yaml.Node) (Decoded, error) {
+	var m rollout.Manifest
+	lines, err := decodeInto(n, &m)
+	if err != nil {
+		return Decoded{}, err
+	}
+	return Decoded{Manifest: m, Lines: lines}, nil
+}
+
+// DecodeInto reads one YAML (or JSON) document into v, a pointer to a
+// struct, as strictly as Decode reads manifests.
+func DecodeInto(data []byte, v any) error {
+	var n yaml.Node
+	if err := yaml.Unmarshal(data, &n); err != nil {
+		return err
+	}
+	if len(n.Content) == 0 {
+		return errors.New("the document is empty")
+	}
+	_, err := decodeInto(n.Content[0], v)
+	return err
+}
+
+func decodeInto(n *yaml.Node, v any) (map[string]int, error) {
 	c := converter{lines: map[string]int{}}
-	v := c.convert(n, reflect.TypeFor[rollout.Manifest](), "")
+	plain := c.convert(n, reflect.TypeOf(v).Elem(), "")
 	if len(c.errs) > 0 {
 		sortByLine(c.errs)
-		return Decoded{}, c.errs
+		return nil, c.errs
 	}
-	b, err := json.Marshal(v)
+	b, err := json.Marshal(plain)
 	if err != nil {
-		return Decoded{}, fmt.Errorf("encode manifest: %w", err)
+		return nil, fmt.Errorf("encode document: %w", err)
 	}
 	jd := json.NewDecoder(bytes.NewReader(b))
 	jd.DisallowUnknownFields()
-	var m rollout.Manifest
-	if err := jd.Decode(&m); err != nil {
-		return Decoded{}, fmt.Errorf("decode manifest: %w", err)
+	if err := jd.Decode(v); err != nil {
+		return nil, fmt.Errorf("decode document: %w", err)
 	}
-	return Decoded{Manifest: m, Lines: c.lines}, nil
+	return c.lines, nil
 }
 
 // converter turns a YAML node tree into plain values ready for JSON

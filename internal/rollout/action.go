@@ -98,5 +98,7 @@ type Event struct {
 	Severity string    `json:"severity"`
 	Phase    Phase     `json:"phase"`
 	Weight   int       `json:"weight"`
-	Reason   string    `json:"reason"`
+	// Step is the index of the run's step when the event happened.
+	Step   int    `json:"step"`
+	Reason string `json:"reason"`
 }

@@ -69,7 +69,7 @@ func (m *machine) event(typ, severity, format string, args ...any) {
 	m.st.Message = reason
 	m.emit(Notify{Event: Event{
 		Time: m.now, Run: m.st.Run, Type: typ, Severity: severity,
-		Phase: m.st.Phase, Weight: m.st.Weight, Reason: reason,
+		Phase: m.st.Phase, Weight: m.st.Weight, Step: m.st.Step, Reason: reason,
 	}})
 }
 
@@ -226,10 +226,13 @@ func (m *machine) open() bool {
 	st.StepStartedAt, st.LastProgressAt = m.now, m.now
 	st.Analysis.End = m.now
 	m.route(true)
-	m.event(EventReady, SeverityInfo, "canary %s may receive traffic: %s", st.Canary.Version, m.trafficRules())
+	if rules := m.trafficRules(); rules != "" || len(m.hooksOf(HookConfirmRollout))+len(m.hooksOf(HookPreRollout)) > 0 {
+		m.event(EventReady, SeverityInfo, "canary %s may receive traffic%s", st.Canary.Version, prefixed(": ", rules))
+	}
 	return true
 }
 
+// trafficRules describes the match and mirror rules, or "" when none.
 func (m *machine) trafficRules() string {
 	c := m.spec.Strategy.Canary
 	var parts []string
@@ -240,7 +243,7 @@ func (m *machine) trafficRules() string {
 		parts = append(parts, fmt.Sprintf("%d%% of stable requests mirrored", c.Mirror.Percent))
 	}
 	if len(parts) == 0 {
-		return "weight 0% until the first setWeight"
+		return ""
 	}
 	return strings.Join(parts, ", ") + " at weight 0%"
 }
