@@ -66,6 +66,16 @@ func (s Spec) normalize() Spec {
 	hooks := make([]Webhook, len(s.Webhooks))
 	for i, h := range s.Webhooks {
 		h.Timeout = orDuration(h.Timeout, DefaultHookTimeout)
+		if h.Load != nil {
+			l := *h.Load
+			if l.RPS == 0 {
+				l.RPS = DefaultLoadRPS
+			}
+			l.Method = orDefault(l.Method, DefaultLoadMethod)
+			l.Path = orDefault(l.Path, DefaultLoadPath)
+			l.Target = orDefault(l.Target, LoadViaProxy)
+			h.Load = &l
+		}
 		hooks[i] = h
 	}
 	s.Webhooks = hooks

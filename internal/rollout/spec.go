@@ -248,17 +248,51 @@ const (
 
 // Webhook is an outside party the run talks to at given moments.
 type Webhook struct {
-	Name    string   `json:"name"`
-	Type    string   `json:"type"`
-	URL     string   `json:"url"`
+	Name string `json:"name"`
+	Type string `json:"type"`
+	// URL receives the call; a load hook has none (it sends requests to the
+	// canary itself).
+	URL     string   `json:"url,omitempty"`
 	Timeout Duration `json:"timeout,omitempty"`
+	// Secret signs each call with HMAC-SHA256: an environment variable
+	// reference such as "${HOOK_SECRET}". SecretFile names a file holding it.
+	Secret     string `json:"secret,omitempty"`
+	SecretFile string `json:"secretFile,omitempty"`
 	// Metadata is passed to the receiver with every call.
 	Metadata map[string]string `json:"metadata,omitempty"`
+	// Load configures a load hook.
+	Load *Load `json:"load,omitempty"`
+}
+
+// Load targets for a load hook.
+const (
+	LoadViaProxy      = "proxy"     // through the rollout's listen address, forced to the canary
+	LoadToUpstreams   = "upstreams" // straight to the canary's upstreams
+	DefaultLoadRPS    = 1.0
+	MaxLoadRPS        = 100.0
+	DefaultLoadPath   = "/"
+	DefaultLoadMethod = "GET"
+)
+
+// Load sends a bounded rate of requests to the canary while it is under
+// analysis, so that quiet services still produce evidence.
+type Load struct {
+	// RPS is requests per second (at most MaxLoadRPS).
+	RPS float64 `json:"rps,omitempty"`
+	// Method, Path and Headers shape each request.
+	Method  string            `json:"method,omitempty"`
+	Path    string            `json:"path,omitempty"`
+	Headers map[string]string `json:"headers,omitempty"`
+	// Target is "proxy" (default) or "upstreams".
+	Target string `json:"target,omitempty"`
 }
 
 // Notification sends events to a chat or a generic webhook.
 type Notification struct {
-	Type     string `json:"type"`
-	URL      string `json:"url"`
+	Type string `json:"type"`
+	// URL is the webhook address, or an environment variable reference such
+	// as "${SLACK_WEBHOOK}"; URLFile names a file holding it instead.
+	URL      string `json:"url,omitempty"`
+	URLFile  string `json:"urlFile,omitempty"`
 	Severity string `json:"severity,omitempty"`
 }

@@ -405,11 +405,49 @@ func (v *validator) webhooks(path string, hooks []Webhook) {
 		if !slices.Contains(HookTypes, h.Type) {
 			v.add(p+".type", "unknown webhook type %q (want one of %s)", h.Type, strings.Join(HookTypes, ", "))
 		}
-		if err := checkURL(h.URL); err != nil {
+		if h.Type == HookLoad {
+			v.load(p, h)
+		} else if err := checkURL(h.URL); err != nil {
 			v.add(p+".url", "%v", err)
 		}
 		if h.Timeout < 0 {
 			v.add(p+".timeout", "must not be negative, got %s", h.Timeout)
+		}
+		if h.Secret != "" && !envRefRE.MatchString(h.Secret) {
+			v.add(p+".secret", "name an environment variable, e.g. \"${HOOK_SECRET}\", or use secretFile: secrets are not written in specs")
+		}
+		if h.Secret != "" && h.SecretFile != "" {
+			v.add(p+".secretFile", "give secret or secretFile, not both")
+		}
+	}
+}
+
+func (v *validator) load(p string, h Webhook) {
+	if h.URL != "" {
+		v.add(p+".url", "a load hook sends requests to the canary itself: leave url out")
+	}
+	l := h.Load
+	if l == nil {
+		v.add(p+".load", "a load hook needs its load settings, e.g. {rps: 2, path: /}")
+		return
+	}
+	if l.RPS < 0 || l.RPS > MaxLoadRPS {
+		v.add(p+".load.rps", "must be between 0 and %g requests per second, got %g", MaxLoadRPS, l.RPS)
+	}
+	if l.Path != "" && !strings.HasPrefix(l.Path, "/") {
+		v.add(p+".load.path", "must start with '/', got %q", l.Path)
+	}
+	if l.Method != "" && !tokenRE.MatchString(l.Method) {
+		v.add(p+".load.method", "%q is not an HTTP method", l.Method)
+	}
+	switch l.Target {
+	case "", LoadViaProxy, LoadToUpstreams:
+	default:
+		v.add(p+".load.target", "unknown target %q (want proxy or upstreams)", l.Target)
+	}
+	for _, k := range slices.Sorted(maps.Keys(l.Headers)) {
+		if !tokenRE.MatchString(k) {
+			v.add(fmt.Sprintf("%s.load.headers[%q]", p, k), "%q is not a valid header name", k)
 		}
 	}
 }
@@ -422,7 +460,13 @@ func (v *validator) notify(path string, ns []Notification) {
 		if !slices.Contains(NotifyTypes, n.Type) {
 			v.add(p+".type", "unknown notification type %q (want one of %s)", n.Type, strings.Join(NotifyTypes, ", "))
 		}
-		if !envRefRE.MatchString(n.URL) {
+		switch {
+		case n.URL != "" && n.URLFile != "":
+			v.add(p+".urlFile", "give url or urlFile, not both")
+		case n.URLFile != "":
+		case n.URL == "":
+			v.add(p+".url", "give the webhook URL as an environment variable (\"${SLACK_WEBHOOK}\") or urlFile")
+		case !envRefRE.MatchString(n.URL):
 			if err := checkURL(n.URL); err != nil {
 				v.add(p+".url", "%v (or name an environment variable: \"${SLACK_WEBHOOK}\")", err)
 			}
