@@ -13,11 +13,11 @@ import (
 // errorLimit, Inconclusive waits, and an interval that began within the
 // current step and passed every check lets an analysis step complete.
 func (m *machine) checkResults(cr CheckResults) {
-	st := &m.st
-	a := &st.Analysis
-	if cr.Run != st.Run || cr.Interval != a.Interval || !a.Pending || !st.Phase.Active() || st.Phase == PhasePromoting {
+	if !Accepts(m.st, cr) {
 		return // stale
 	}
+	st := &m.st
+	a := &st.Analysis
 	a.Pending = false
 	a.Checks = append([]analysis.Result(nil), cr.Results...)
 	var fails, errs []string
@@ -47,6 +47,15 @@ func (m *machine) checkResults(cr CheckResults) {
 		m.pause(PauseErrors, "%d interval(s) in a row could not be measured (errorLimit %d): %s",
 			a.ConsecutiveErrors, limit, strings.Join(errs, "; "))
 	}
+}
+
+// Accepts reports whether st awaits the results cr answers; Next ignores
+// results it does not await (stale ones, from an interval asked for again
+// or an earlier run), and so should the shell's record of measurements.
+func Accepts(st Status, cr CheckResults) bool {
+	a := st.Analysis
+	return cr.Run == st.Run && cr.Interval == a.Interval && a.Pending &&
+		(st.Phase == PhaseProgressing || st.Phase == PhasePaused)
 }
 
 // failed counts one failed interval (or webhook) and rolls the run back, or

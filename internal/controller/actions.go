@@ -1,0 +1,214 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"aviary/internal/analysis"
+	"aviary/internal/rollout"
+	"aviary/internal/store"
+)
+
+// execute carries out a committed transition's actions. The route comes
+// first, so that hooks and checks see the traffic the core decided on. The
+// caller holds e.mu; slow work runs in goroutines that report back through
+// e's pending observations.
+func (c *Controller) execute(ctx context.Context, e *entry, spec rollout.Spec, actions []rollout.Action) {
+	for _, a := range actions {
+		if _, ok := a.(rollout.SetRoute); ok {
+			c.applyStoredRoute(ctx, e)
+			break
+		}
+	}
+	for _, a := range actions {
+		switch a := a.(type) {
+		case rollout.RunChecks:
+			c.startChecks(e, spec, a)
+		case rollout.CallHook:
+			c.callHook(e, spec, a)
+		case rollout.Notify:
+			c.notify(e, spec, a.Event)
+		case rollout.Finish:
+			e.cancelLoad()
+		}
+	}
+}
+
+// baseCtx is Run's context, which ends when the controller stops.
+func (c *Controller) baseCtx() context.Context {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ctx == nil {
+		return context.Background()
+	}
+	return c.ctx
+}
+
+// background runs f unless the controller is stopping.
+func (c *Controller) background(f func(ctx context.Context)) {
+	c.mu.Lock()
+	ctx, running := c.ctx, c.running
+	if running {
+		c.async.Add(1)
+	}
+	c.mu.Unlock()
+	if !running {
+		return
+	}
+	go func() {
+		defer c.async.Done()
+		f(ctx)
+	}()
+}
+
+// startChecks measures every metric for an interval in the background and
+// hands the verdicts back for the next evaluation.
+func (c *Controller) startChecks(e *entry, spec rollout.Spec, rc rollout.RunChecks) {
+	series := map[string][]analysis.Interval{}
+	if e.seriesRun == rc.Run {
+		for k, v := range e.series {
+			series[k] = slices.Clone(v)
+		}
+	}
+	name := e.name
+	c.background(func(ctx context.Context) {
+		ctx, cancel := context.WithTimeout(ctx, c.opts.CheckTimeout)
+		defer cancel()
+		cr, points := c.measure(ctx, name, spec, rc, series)
+		e.addChecks(cr, points)
+		c.sched.set(name, c.clock.Now())
+	})
+}
+
+// measure queries every metric for the canary and the stable version
+// concurrently and judges each over the run's series so far.
+func (c *Controller) measure(ctx context.Context, name string, spec rollout.Spec, rc rollout.RunChecks, series map[string][]analysis.Interval) (rollout.CheckResults, []store.Point) {
+	metrics := spec.Analysis.Metrics
+	results := make([]analysis.Result, len(metrics))
+	points := make([]store.Point, len(metrics))
+	var wg sync.WaitGroup
+	for i, m := range metrics {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			start := time.Now()
+			iv, err := c.query(ctx, name, m, rc)
+			c.metrics.checkSeconds.WithLabelValues(m.Provider).Observe(time.Since(start).Seconds())
+			var r analysis.Result
+			if err != nil {
+				r = analysis.Result{Metric: m.Name, Verdict: analysis.Error, CanaryCount: -1,
+					Reason: fmt.Sprintf("%s: could not measure: %v", m.Name, err)}
+			} else {
+				r = analysis.Judge(m.Name, m.Criteria, append(series[m.Name], iv))
+			}
+			results[i] = r
+			points[i] = store.Point{Run: rc.Run, Interval: rc.Interval, Metric: m.Name, At: rc.End,
+				Canary: iv.Canary, Stable: iv.Stable, Result: r}
+		}()
+	}
+	wg.Wait()
+	return rollout.CheckResults{Run: rc.Run, Interval: rc.Interval, Results: results}, points
+}
+
+// query measures one metric of both versions over the interval.
+func (c *Controller) query(ctx context.Context, name string, m rollout.Metric, rc rollout.RunChecks) (analysis.Interval, error) {
+	iv := analysis.Interval{At: rc.End}
+	p, ok := c.opts.Providers[m.Provider]
+	if !ok {
+		return iv, fmt.Errorf("provider %q is %w", m.Provider, ErrUnsupported)
+	}
+	q := rollout.Query{Rollout: name, Metric: m, Version: rc.Canary.Version, Role: rollout.RoleCanary, Start: rc.Start, End: rc.End}
+	can, err := p.Query(ctx, q)
+	if err != nil {
+		return iv, fmt.Errorf("%s %s: %w", m.Provider, rollout.RoleCanary, err)
+	}
+	q.Version, q.Role = rc.Stable.Version, rollout.RoleStable
+	stable, err := p.Query(ctx, q)
+	if err != nil {
+		return iv, fmt.Errorf("%s %s: %w", m.Provider, rollout.RoleStable, err)
+	}
+	iv.Canary, iv.Stable = can, stable
+	return iv, nil
+}
+
+// callHook calls a webhook in the background; answers the core awaits are
+// handed back for the next evaluation.
+func (c *Controller) callHook(e *entry, spec rollout.Spec, call rollout.CallHook) {
+	i := slices.IndexFunc(spec.Webhooks, func(h rollout.Webhook) bool { return h.Name == call.Name })
+	name := e.name
+	if i < 0 || c.opts.Hooks == nil {
+		msg := "webhooks are not configured on this server"
+		if i < 0 {
+			msg = "the spec no longer has this webhook"
+		}
+		e.addHook(rollout.HookResult{Name: call.Name, Key: call.Key, Message: msg})
+		c.sched.set(name, c.clock.Now())
+		return
+	}
+	hook := spec.Webhooks[i]
+	if hook.Type == rollout.HookLoad {
+		c.startLoad(e, spec, hook)
+		return
+	}
+	hc := HookCall{Rollout: name, Hook: hook, Call: call, Stable: e.rec.Status.Stable.Version}
+	if cn := e.rec.Status.Canary; cn != nil {
+		hc.Canary = cn.Version
+	}
+	awaited := hook.Type != rollout.HookPostRollout && hook.Type != rollout.HookEvent
+	c.background(func(ctx context.Context) {
+		r := c.opts.Hooks.Call(ctx, hc)
+		if !awaited {
+			c.log.Info("webhook called", "rollout", name, "hook", hook.Name, "type", hook.Type, "ok", r.OK, "result", r.Message)
+			return
+		}
+		e.addHook(r)
+		c.sched.set(name, c.clock.Now())
+	})
+}
+
+// startLoad runs a load hook for one analysis interval, replacing the
+// previous interval's load.
+func (c *Controller) startLoad(e *entry, spec rollout.Spec, hook rollout.Webhook) {
+	if c.opts.Loader == nil || e.rec.Status.Canary == nil {
+		return
+	}
+	e.cancelLoad()
+	run := LoadRun{Rollout: e.name, Hook: hook, Listen: spec.Traffic.Listen, Canary: *e.rec.Status.Canary,
+		Duration: spec.Analysis.Interval.D()}
+	ctx, cancel := context.WithCancel(c.baseCtx())
+	e.load = cancel
+	c.background(func(context.Context) {
+		defer cancel()
+		c.opts.Loader.Run(ctx, run)
+	})
+}
+
+// notify sends an event to people and to the rollout's event hooks.
+func (c *Controller) notify(e *entry, spec rollout.Spec, ev rollout.Event) {
+	version := ""
+	if cn := e.rec.Status.Canary; cn != nil {
+		version = cn.Version
+	}
+	if c.opts.Notifier != nil {
+		c.opts.Notifier.Notify(c.baseCtx(), Notification{Rollout: e.name, Version: version, Channels: spec.Notify, Event: ev})
+	}
+	if c.opts.Hooks == nil {
+		return
+	}
+	for _, h := range spec.Webhooks {
+		if h.Type != rollout.HookEvent {
+			continue
+		}
+		hc := HookCall{Rollout: e.name, Hook: h, Canary: version, Stable: e.rec.Status.Stable.Version, Event: &ev,
+			Call: rollout.CallHook{Name: h.Name, Type: h.Type, Key: fmt.Sprintf("%d/event", ev.Run), Run: ev.Run,
+				Phase: ev.Phase, Version: version, Weight: ev.Weight}}
+		c.background(func(ctx context.Context) {
+			if r := c.opts.Hooks.Call(ctx, hc); !r.OK {
+				c.log.Warn("event webhook failed", "rollout", hc.Rollout, "hook", h.Name, "result", r.Message)
+			}
+		})
+	}
+}
