@@ -224,7 +224,7 @@ func exactExpectation(nc, ns int, ps, ratio, increase, R float64) float64 {
 func TestNormalReference(t *testing.T) {
 	// Values from mpmath (ncdf, erfinv) at 40 digits; see testdata/README.md.
 	var ref struct {
-		CDF []struct{ Z, P float64 }
+		CDF      []struct{ Z, P float64 }
 		Quantile []struct{ P, Z float64 }
 	}
 	readJSON(t, "normal_ref.json", &ref)
