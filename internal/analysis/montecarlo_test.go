@@ -209,3 +209,98 @@ func BenchmarkMonteCarlo(b *testing.B) {
 		}
 	}
 }
+
+// latencyBounds are log-spaced bucket bounds from 5ms to about 20s.
+var latencyBounds = func() []float64 {
+	var bs []float64
+	for b := 0.005; b < 20; b *= 1.25 {
+		bs = append(bs, b)
+	}
+	return append(bs, math.Inf(1))
+}()
+
+// latencyHistogram draws Poisson bucket counts for about n requests whose
+// latency is lognormal with median med and log-scale sd, of which a share
+// slowShare is delayed by extra seconds.
+func latencyHistogram(rng *rand.Rand, n, med, sd, slowShare, extra float64) *Histogram {
+	cdf := func(x float64) float64 {
+		if x <= 0 {
+			return 0
+		}
+		if math.IsInf(x, 1) {
+			return 1
+		}
+		base := normalCDF((math.Log(x) - math.Log(med)) / sd)
+		delayed := 0.0
+		if x > extra {
+			delayed = normalCDF((math.Log(x-extra) - math.Log(med)) / sd)
+		}
+		return (1-slowShare)*base + slowShare*delayed
+	}
+	h := &Histogram{}
+	prev := 0.0
+	for _, u := range latencyBounds {
+		c := cdf(u)
+		h.Buckets = append(h.Buckets, Bucket{Upper: u, Count: int64(poisson(rng, n*(c-prev)))})
+		prev = c
+	}
+	return h
+}
+
+// slowRun judges the default slow-request check over a run and reports
+// whether it ever failed.
+func slowRun(rng *rand.Rand, perInterval float64, intervals int, slowShare float64, drift bool) bool {
+	c := DefaultChecks()[1].Criteria
+	series := make([]Interval, intervals)
+	for i := range series {
+		w := weights[min(len(weights)-1, i*len(weights)/intervals)]
+		med := 0.08
+		if drift { // the service slows down and recovers, for both versions
+			med *= math.Exp(0.5 * math.Sin(float64(i)/3))
+		}
+		total := perInterval / 0.05
+		can := latencyHistogram(rng, total*w, med, 0.5, slowShare, 0.3)
+		st := latencyHistogram(rng, total*(1-w), med, 0.5, 0, 0)
+		series[i] = Interval{Canary: Measurement{Latency: can, Requests: can.Total()}, Stable: Measurement{Latency: st, Requests: st.Total()}}
+	}
+	return Judge("slow-requests", c, series).Verdict == Fail
+}
+
+// TestSlowRequestTest checks the default slow-request check, whose bound
+// (the stable's p99 so far) is data-dependent: it must still fail healthy
+// canaries at most alpha of the time, and catch a regression confined to
+// 2.5% of the canary's requests.
+func TestSlowRequestTest(t *testing.T) {
+	runs := mcRuns(t, 200)
+	for _, tt := range []struct {
+		name      string
+		slowShare float64
+		drift     bool
+		healthy   bool
+		want      float64
+	}{
+		{"healthy", 0, false, true, 0},
+		{"healthy, latency drifting for both", 0, true, true, 0},
+		{"2.5% of requests +300ms", 0.025, false, false, 0.9},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			rng := rand.New(rand.NewPCG(400, 7))
+			fails := 0
+			for range runs {
+				if slowRun(rng, 300, 20, tt.slowShare, tt.drift) {
+					fails++
+				}
+			}
+			rate := float64(fails) / float64(runs)
+			t.Logf("failed %.4f of %d runs", rate, runs)
+			alpha := DefaultCheckAlpha
+			if limit := alpha + 3*math.Sqrt(alpha*(1-alpha)/float64(runs)); tt.healthy && rate > limit {
+				t.Errorf("healthy canaries failed in %.4f of %d runs, want <= %.4f", rate, runs, limit)
+			}
+			if !tt.healthy && rate < tt.want {
+				t.Errorf("regression caught in %.4f of %d runs, want >= %g", rate, runs, tt.want)
+			}
+		})
+	}
+}
