@@ -262,3 +262,14 @@ func TestFormat(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkJudgeSequential is one Judge call of the default error check on
+// an hour of one-minute intervals (the simulation calls Judge once per
+// interval).
+func BenchmarkJudgeSequential(b *testing.B) {
+	c := DefaultChecks()[0].Criteria
+	series := repeat(errorsInterval(300, 2, 5700, 9), 60)
+	for range b.N {
+		Judge("error-rate", c, series)
+	}
+}

@@ -208,9 +208,12 @@ func (m *mixture) logE(d float64) float64 {
 	if math.IsInf(mx, -1) {
 		return mx
 	}
+	// Terms more than 40 below the largest add less than 1e-17 each.
 	var s float64
 	for j := range m.a {
-		s += math.Exp(m.g.logW[j] + m.a[j] - d*m.b[j] - mx)
+		if v := m.g.logW[j] + m.a[j] - d*m.b[j] - mx; v > -40 {
+			s += math.Exp(v)
+		}
 	}
 	return mx + math.Log(s)
 }
