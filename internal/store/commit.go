@@ -42,9 +42,9 @@ func (db *DB) Commit(ctx context.Context, ts ...Transition) error {
 			return err
 		}
 	}
-	return db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	return db.write(ctx, func(tx *wtx) error {
 		for i := range enc {
-			if err := db.apply(ctx, tx, &enc[i]); err != nil {
+			if err := db.apply(tx, &enc[i]); err != nil {
 				return err
 			}
 		}
@@ -64,10 +64,10 @@ func (db *DB) Delete(ctx context.Context, name string, at time.Time) error {
 	if err != nil || at.IsZero() {
 		return fmt.Errorf("delete %q: needs a time in the years 1678-2261", name)
 	}
-	return db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	return db.write(ctx, func(tx *wtx) error {
 		var id int64
 		var status string
-		err := tx.QueryRowContext(ctx, `SELECT id, status FROM rollouts WHERE name = ? AND deleted_at IS NULL`, name).Scan(&id, &status)
+		err := tx.queryRow(qRolloutStatus, name).Scan(&id, &status)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("delete rollout %q: %w", name, ErrNotFound)
 		}
@@ -78,12 +78,12 @@ func (db *DB) Delete(ctx context.Context, name string, at time.Time) error {
 		if err := json.Unmarshal([]byte(status), &st); err != nil {
 			return fmt.Errorf("delete rollout %q: decode status: %w", name, err)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE rollouts SET deleted_at = ?, updated_at = ? WHERE id = ?`, atN, atN, id); err != nil {
+		if _, err := tx.exec(qDeleteRollout, atN, atN, id); err != nil {
 			return fmt.Errorf("delete rollout %q: %w", name, err)
 		}
 		ev := rollout.Event{Time: at, Run: st.Run, Type: EventDeleted, Severity: rollout.SeverityInfo,
 			Phase: st.Phase, Weight: st.Weight, Step: st.Step, Reason: "rollout deleted"}
-		if err := insertEvent(ctx, tx, id, &ev); err != nil {
+		if err := insertEvent(tx, id, &ev, atN); err != nil {
 			return fmt.Errorf("delete rollout %q: %w", name, err)
 		}
 		return nil
@@ -163,14 +163,14 @@ func encode(t *Transition) (encoded, error) {
 }
 
 // apply writes one encoded transition inside the writer's transaction.
-func (db *DB) apply(ctx context.Context, tx *sql.Tx, e *encoded) error {
+func (db *DB) apply(tx *wtx, e *encoded) error {
 	t := e.t
 	fail := func(what string, err error) error {
 		return fmt.Errorf("commit %q: %s: %w", t.Name, what, err)
 	}
 	var id, revision, generation int64
-	err := tx.QueryRowContext(ctx, `SELECT id, revision, generation FROM rollouts WHERE name = ? AND deleted_at IS NULL`, t.Name).
-		Scan(&id, &revision, &generation)
+	var lastRun int
+	err := tx.queryRow(qRollout, t.Name).Scan(&id, &revision, &generation, &lastRun)
 	exists := err == nil
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return fail("read rollout", err)
@@ -187,55 +187,44 @@ func (db *DB) apply(ctx context.Context, tx *sql.Tx, e *encoded) error {
 		return fmt.Errorf("commit %q: rollout %w (a new rollout needs a manifest)", t.Name, ErrNotFound)
 	case !exists:
 		revision = 1
-		err := tx.QueryRowContext(ctx, `INSERT INTO rollouts
-			(name, revision, phase, run, generation, status, route, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-			t.Name, revision, string(t.Status.Phase), t.Status.Run, generation, e.status, nullString(e.route), e.at, e.at).Scan(&id)
+		err := tx.queryRow(qCreateRollout, t.Name, revision, string(t.Status.Phase), t.Status.Run, generation, e.status, nullString(e.route), e.at, e.at).Scan(&id)
 		if err != nil {
 			return fail("create rollout", err)
 		}
-		if err := insertRevision(ctx, tx, id, revision, e); err != nil {
+		if _, err := tx.exec(qInsertRevision, id, revision, e.manifest, e.at); err != nil {
 			return fail("store revision", err)
 		}
 	default:
 		if e.manifest != "" {
 			var last string
-			err := tx.QueryRowContext(ctx, `SELECT manifest FROM revisions WHERE rollout_id = ? AND revision = ?`, id, revision).Scan(&last)
+			err := tx.queryRow(qRevision, id, revision).Scan(&last)
 			if err != nil {
 				return fail("read latest revision", err)
 			}
 			if last != e.manifest {
 				revision++
-				if err := insertRevision(ctx, tx, id, revision, e); err != nil {
+				if _, err := tx.exec(qInsertRevision, id, revision, e.manifest, e.at); err != nil {
 					return fail("store revision", err)
 				}
 			}
 		}
-		_, err := tx.ExecContext(ctx, `UPDATE rollouts SET revision = ?, phase = ?, run = ?, generation = ?,
-			status = ?, route = coalesce(?, route), updated_at = ? WHERE id = ?`,
-			revision, string(t.Status.Phase), t.Status.Run, generation, e.status, nullString(e.route), e.at, id)
+		_, err := tx.exec(qUpdateRollout, revision, string(t.Status.Phase), t.Status.Run, generation, e.status, nullString(e.route), e.at, id)
 		if err != nil {
 			return fail("update rollout", err)
 		}
 	}
 
-	if err := db.applyRuns(ctx, tx, id, e); err != nil {
+	if err := db.applyRuns(tx, id, lastRun, e); err != nil {
 		return fail("record runs", err)
 	}
 	for i := range t.Events {
-		if err := insertEventAt(ctx, tx, id, &t.Events[i], e.events[i]); err != nil {
+		if err := insertEvent(tx, id, &t.Events[i], e.events[i]); err != nil {
 			return fail("append events", err)
 		}
 	}
 	for i := range t.Points {
 		p, ep := &t.Points[i], &e.points[i]
-		_, err := tx.ExecContext(ctx, `INSERT INTO points
-			(rollout_id, run, interval, metric, at, verdict, canary, stable, result)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (rollout_id, run, interval, metric) DO UPDATE SET
-			at = excluded.at, verdict = excluded.verdict, canary = excluded.canary,
-			stable = excluded.stable, result = excluded.result`,
-			id, p.Run, p.Interval, p.Metric, ep.at, p.Result.Verdict.String(), ep.canary, ep.stable, ep.result)
+		_, err := tx.exec(qUpsertPoint, id, p.Run, p.Interval, p.Metric, ep.at, p.Result.Verdict.String(), ep.canary, ep.stable, ep.result)
 		if err != nil {
 			return fail("append points", err)
 		}
@@ -245,15 +234,11 @@ func (db *DB) apply(ctx context.Context, tx *sql.Tx, e *encoded) error {
 
 // applyRuns records a new run when the status counts one more, and closes
 // the finished ones.
-func (db *DB) applyRuns(ctx context.Context, tx *sql.Tx, id int64, e *encoded) error {
+func (db *DB) applyRuns(tx *wtx, id int64, lastRun int, e *encoded) error {
 	t := e.t
 	st := &t.Status
 	if st.Run > 0 {
-		var last int
-		if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(run), 0) FROM runs WHERE rollout_id = ?`, id).Scan(&last); err != nil {
-			return err
-		}
-		if st.Run > last {
+		if st.Run > lastRun {
 			version := ""
 			if st.Canary != nil {
 				version = st.Canary.Version
@@ -262,15 +247,13 @@ func (db *DB) applyRuns(ctx context.Context, tx *sql.Tx, id int64, e *encoded) e
 			if err != nil {
 				return err
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO runs (rollout_id, run, version, stable_version, started_at)
-				VALUES (?, ?, ?, ?, ?)`, id, st.Run, version, st.Stable.Version, started); err != nil {
+			if _, err := tx.exec(qInsertRun, id, st.Run, version, st.Stable.Version, started); err != nil {
 				return err
 			}
 		}
 	}
 	for _, f := range t.Finished {
-		res, err := tx.ExecContext(ctx, `UPDATE runs SET outcome = ?, reason = ?, ended_at = ? WHERE rollout_id = ? AND run = ?`,
-			string(f.Outcome), f.Reason, e.at, id, f.Run)
+		res, err := tx.exec(qFinishRun, string(f.Outcome), f.Reason, e.at, id, f.Run)
 		if err != nil {
 			return err
 		}
@@ -284,32 +267,15 @@ func (db *DB) applyRuns(ctx context.Context, tx *sql.Tx, id int64, e *encoded) e
 		// may skip a run's start): record it with what the Finish knows
 		// rather than refuse the whole transition.
 		db.log.Warn("finish of a run with no record", "rollout", t.Name, "run", f.Run, "outcome", string(f.Outcome))
-		if _, err := tx.ExecContext(ctx, `INSERT INTO runs (rollout_id, run, version, stable_version, started_at, ended_at, outcome, reason)
-			VALUES (?, ?, ?, '', ?, ?, ?, ?)`, id, f.Run, f.Version, e.at, e.at, string(f.Outcome), f.Reason); err != nil {
+		if _, err := tx.exec(qInsertFinishedRun, id, f.Run, f.Version, e.at, e.at, string(f.Outcome), f.Reason); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func insertRevision(ctx context.Context, tx *sql.Tx, id, revision int64, e *encoded) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO revisions (rollout_id, revision, manifest, applied_at) VALUES (?, ?, ?, ?)`,
-		id, revision, e.manifest, e.at)
-	return err
-}
-
-func insertEvent(ctx context.Context, tx *sql.Tx, id int64, ev *rollout.Event) error {
-	at, err := timeArg(ev.Time, "time")
-	if err != nil {
-		return err
-	}
-	return insertEventAt(ctx, tx, id, ev, at)
-}
-
-func insertEventAt(ctx context.Context, tx *sql.Tx, id int64, ev *rollout.Event, at any) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO events (rollout_id, time, run, type, severity, phase, weight, step, reason)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		id, at, ev.Run, ev.Type, ev.Severity, string(ev.Phase), ev.Weight, ev.Step, ev.Reason)
+func insertEvent(tx *wtx, id int64, ev *rollout.Event, at any) error {
+	_, err := tx.exec(qInsertEvent, id, at, ev.Run, ev.Type, ev.Severity, string(ev.Phase), ev.Weight, ev.Step, ev.Reason)
 	return err
 }
 

@@ -84,27 +84,33 @@ CREATE TABLE points (
 `,
 }
 
-// migrate brings the database on conn to the latest schema. It reads only
-// when the schema is current, and refuses a schema newer than it knows or a
-// database of another program before changing anything.
-func migrate(ctx context.Context, conn *sql.Conn, path string) error {
+// check returns the schema version of the database on conn, refusing a
+// schema newer than this aviary knows or a database of another program. It
+// only reads.
+func check(ctx context.Context, conn *sql.Conn, path string) (int, error) {
 	var version, appID, objects int
 	if err := conn.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&version); err != nil {
-		return fmt.Errorf("read schema version: %w", err)
+		return 0, fmt.Errorf("%s: read schema version: %w", path, err)
 	}
 	if err := conn.QueryRowContext(ctx, `PRAGMA application_id`).Scan(&appID); err != nil {
-		return fmt.Errorf("read application id: %w", err)
+		return 0, fmt.Errorf("%s: read application id: %w", path, err)
 	}
 	if err := conn.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema`).Scan(&objects); err != nil {
-		return fmt.Errorf("read schema: %w", err)
+		return 0, fmt.Errorf("%s: read schema: %w", path, err)
 	}
 	switch {
 	case appID != 0 && appID != applicationID, appID == 0 && objects > 0:
-		return fmt.Errorf("%s: %w (application id %#x, %d schema objects)", path, ErrNotAviary, appID, objects)
+		return 0, fmt.Errorf("%s: %w (application id %#x, %d schema objects)", path, ErrNotAviary, appID, objects)
 	case version > len(migrations):
-		return fmt.Errorf("%s has schema version %d, this aviary knows up to %d: %w; use a newer aviary or another data directory",
+		return 0, fmt.Errorf("%s has schema version %d, this aviary knows up to %d: %w; use a newer aviary or another data directory",
 			path, version, len(migrations), ErrSchemaTooNew)
 	}
+	return version, nil
+}
+
+// migrate brings the database on conn from version to the latest schema,
+// one migration per transaction.
+func migrate(ctx context.Context, conn *sql.Conn, path string, version int) error {
 	for v := version; v < len(migrations); v++ {
 		if err := migrateOne(ctx, conn, v); err != nil {
 			return fmt.Errorf("%s: migrate schema from version %d to %d: %w", path, v, v+1, err)

@@ -66,8 +66,10 @@ type DB struct {
 	path string
 	log  *slog.Logger
 	w    *sql.DB // one connection, used only by the writer goroutine
-	r    *sql.DB // query_only connections for the read methods
-	bg   context.Context
+	// prepared are the writer's statements, prepared on w's connection.
+	prepared map[string]*sql.Stmt
+	r        *sql.DB // query_only connections for the read methods
+	bg       context.Context
 
 	mu     sync.RWMutex // guards closed against the send on queue
 	closed bool
@@ -106,7 +108,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	}
 
 	common := fmt.Sprintf("_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)", busy.Milliseconds())
-	w, err := sql.Open("sqlite", dsn(abs, common+"&_pragma=journal_mode(WAL)&_pragma=synchronous("+syncMode+")&_txlock=immediate"))
+	w, err := sql.Open("sqlite", dsn(abs, common+"&_pragma=synchronous("+syncMode+")&_txlock=immediate"))
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
@@ -118,6 +120,11 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		w.Close()
 		return nil, err
 	}
+	prepared, err := prepareWrites(ctx, w)
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
 	r, err := sql.Open("sqlite", dsn(abs, common+"&_pragma=query_only(1)"))
 	if err != nil {
 		w.Close()
@@ -126,13 +133,14 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	r.SetMaxOpenConns(readers)
 	r.SetMaxIdleConns(readers)
 	db := &DB{
-		path:  abs,
-		log:   log,
-		w:     w,
-		r:     r,
-		bg:    context.WithoutCancel(ctx),
-		queue: make(chan *request, maxGroup),
-		done:  make(chan struct{}),
+		path:     abs,
+		log:      log,
+		w:        w,
+		prepared: prepared,
+		r:        r,
+		bg:       context.WithoutCancel(ctx),
+		queue:    make(chan *request, maxGroup),
+		done:     make(chan struct{}),
 	}
 	go db.writeLoop()
 	return db, nil
@@ -145,22 +153,27 @@ func dsn(path, params string) string {
 	return "file:" + esc + "?" + params
 }
 
-// prepare checks that the write connection opens in WAL mode and migrates
-// the schema.
+// prepare checks that the file is an aviary database this aviary
+// understands, switches it to WAL mode (a no-op when it is) and migrates the
+// schema. Nothing is written before the checks pass.
 func prepare(ctx context.Context, w *sql.DB, path string) error {
 	conn, err := w.Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("open store %s: %w", path, err)
 	}
 	defer conn.Close()
+	version, err := check(ctx, conn, path)
+	if err != nil {
+		return err
+	}
 	var mode string
-	if err := conn.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil {
-		return fmt.Errorf("open store %s: %w", path, err)
+	if err := conn.QueryRowContext(ctx, `PRAGMA journal_mode = WAL`).Scan(&mode); err != nil {
+		return fmt.Errorf("open store %s: set WAL mode: %w", path, err)
 	}
 	if !strings.EqualFold(mode, "wal") {
 		return fmt.Errorf("open store %s: journal mode is %q, not wal (is the file on a file system without shared memory?)", path, mode)
 	}
-	return migrate(ctx, conn, path)
+	return migrate(ctx, conn, path, version)
 }
 
 // Close waits for the Commits already accepted to finish, then closes the
@@ -173,6 +186,9 @@ func (db *DB) Close() error {
 		close(db.queue)
 		db.mu.Unlock()
 		<-db.done
+		for _, s := range db.prepared {
+			s.Close()
+		}
 		db.closeErr = errors.Join(db.r.Close(), db.w.Close())
 	})
 	return db.closeErr
@@ -180,7 +196,7 @@ func (db *DB) Close() error {
 
 // A request is one Commit or Delete waiting for the writer.
 type request struct {
-	apply func(ctx context.Context, tx *sql.Tx) error
+	apply func(tx *wtx) error
 	state atomic.Int32 // queued, taken or abandoned
 	done  chan error   // receives the outcome once taken
 }
@@ -196,7 +212,7 @@ const (
 // write returns ctx.Err(); once taken, the request is carried out and write
 // returns its real outcome, so that a nil error always means committed and an
 // error always means not committed.
-func (db *DB) write(ctx context.Context, apply func(context.Context, *sql.Tx) error) error {
+func (db *DB) write(ctx context.Context, apply func(*wtx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -274,49 +290,49 @@ func (db *DB) commitGroup(group []*request) {
 		}
 	}
 
-	ctx := db.bg
-	tx, err := db.w.BeginTx(ctx, nil)
+	sqlTx, err := db.w.BeginTx(db.bg, nil)
 	if err != nil {
 		failAll(fmt.Errorf("begin: %w", err))
 		return
 	}
+	tx := &wtx{ctx: db.bg, tx: sqlTx, prepared: db.prepared, bound: map[string]*sql.Stmt{}}
 	if len(live) == 1 {
-		if errs[0] = live[0].apply(ctx, tx); errs[0] != nil {
-			tx.Rollback() //nolint:errcheck // the refusal is the error that matters
+		if errs[0] = live[0].apply(tx); errs[0] != nil {
+			sqlTx.Rollback() //nolint:errcheck // the refusal is the error that matters
 			return
 		}
-		if err := tx.Commit(); err != nil {
+		if err := sqlTx.Commit(); err != nil {
 			errs[0] = fmt.Errorf("commit: %w", err)
 		}
 		return
 	}
 	applied := 0
 	for i, req := range live {
-		if _, err := tx.ExecContext(ctx, `SAVEPOINT c`); err != nil {
-			tx.Rollback() //nolint:errcheck
+		if _, err := tx.exec(qSavepoint); err != nil {
+			sqlTx.Rollback() //nolint:errcheck
 			failAll(fmt.Errorf("savepoint: %w", err))
 			return
 		}
-		if errs[i] = req.apply(ctx, tx); errs[i] != nil {
-			if _, err := tx.ExecContext(ctx, `ROLLBACK TO c`); err != nil {
-				tx.Rollback() //nolint:errcheck
+		if errs[i] = req.apply(tx); errs[i] != nil {
+			if _, err := tx.exec(qRollbackTo); err != nil {
+				sqlTx.Rollback() //nolint:errcheck
 				failAll(fmt.Errorf("roll back a refused commit: %w", err))
 				return
 			}
 		} else {
 			applied++
 		}
-		if _, err := tx.ExecContext(ctx, `RELEASE c`); err != nil {
-			tx.Rollback() //nolint:errcheck
+		if _, err := tx.exec(qRelease); err != nil {
+			sqlTx.Rollback() //nolint:errcheck
 			failAll(fmt.Errorf("release savepoint: %w", err))
 			return
 		}
 	}
 	if applied == 0 {
-		tx.Rollback() //nolint:errcheck
+		sqlTx.Rollback() //nolint:errcheck
 		return
 	}
-	if err := tx.Commit(); err != nil {
+	if err := sqlTx.Commit(); err != nil {
 		failAll(fmt.Errorf("commit: %w", err))
 	}
 }

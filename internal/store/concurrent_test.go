@@ -1,0 +1,189 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"aviary/internal/analysis"
+	"aviary/internal/rollout"
+)
+
+// Readers run while writers commit: every snapshot is consistent (a
+// rollout's route and status come from the same transition), a reader never
+// sees a generation go back, and a reader that pages the event log with
+// AfterID sees every event exactly once.
+func TestConcurrentReadersDuringWrites(t *testing.T) {
+	db, _ := tempDB(t)
+	ctx := context.Background()
+	const writers, commits = 4, 60
+	for w := range writers {
+		mustCommit(t, db, Transition{Name: fmt.Sprint("r", w), At: at(0), Manifest: spec(t, fmt.Sprint("r", w), "v1"), Status: initialized()})
+	}
+
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	errs := make(chan error, 100)
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			name := fmt.Sprint("r", w)
+			for i := 1; i <= commits; i++ {
+				st := running(1, i%100, at(1))
+				st.RouteGeneration = int64(i)
+				err := db.Commit(ctx, Transition{Name: name, At: at(i), Status: st, Route: route(int64(i), i%100),
+					Events: []rollout.Event{event(i, rollout.EventWeight)}, Points: []Point{point(1, i, "error-rate", analysis.Pass)}})
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+
+	var readers sync.WaitGroup
+	for range 3 {
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			seen := map[string]int64{}
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				recs, err := db.Load(ctx)
+				if err != nil {
+					errs <- err
+					return
+				}
+				for _, r := range recs {
+					if r.Route != nil && r.Route.Generation != r.Status.RouteGeneration {
+						errs <- fmt.Errorf("%s: route generation %d with status of generation %d", r.Name, r.Route.Generation, r.Status.RouteGeneration)
+					}
+					if g := r.Status.RouteGeneration; g < seen[r.Name] {
+						errs <- fmt.Errorf("%s: generation went back from %d to %d", r.Name, seen[r.Name], g)
+					}
+					seen[r.Name] = r.Status.RouteGeneration
+					pts, err := db.Series(ctx, r.Name, 1)
+					if err != nil {
+						errs <- err
+						return
+					}
+					// Series reads a later snapshot: at least as many points.
+					if r.Route != nil && int64(len(pts)) < r.Route.Generation {
+						errs <- fmt.Errorf("%s: %d points after generation %d", r.Name, len(pts), r.Status.RouteGeneration)
+					}
+				}
+			}
+		}()
+	}
+
+	// A follower pages the global log while it grows.
+	var followed []EventRecord
+	readers.Add(1)
+	go func() {
+		defer readers.Done()
+		var after int64
+		for done := false; !done; {
+			select {
+			case <-stop:
+				done = true // one last page below
+			default:
+			}
+			for {
+				page, err := db.Events(ctx, EventQuery{AfterID: after, Limit: 7})
+				if err != nil {
+					errs <- err
+					return
+				}
+				if len(page) == 0 {
+					break
+				}
+				followed = append(followed, page...)
+				after = page[len(page)-1].ID
+			}
+		}
+	}()
+
+	wg.Wait()
+	close(stop)
+	readers.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	all, err := db.Events(ctx, EventQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != writers*commits {
+		t.Errorf("got %d events, want %d", len(all), writers*commits)
+	}
+	diff(t, "events seen by the follower", followed, all)
+}
+
+// Concurrent Commits are written in groups; a refused one does not take the
+// others of its group down, and leaves nothing behind.
+func TestConcurrentCommitsIndependent(t *testing.T) {
+	db, _ := tempDB(t)
+	ctx := context.Background()
+	const n = 40
+	for i := range n {
+		name := fmt.Sprint("r", i)
+		mustCommit(t, db, Transition{Name: name, At: at(0), Manifest: spec(t, name, "v1"), Status: initialized(), Route: route(10, 0)})
+	}
+	var wg sync.WaitGroup
+	results := make([]error, n*5)
+	for i := range n {
+		for j := range 5 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				gen := int64(10 + j + 1)
+				if j == 2 {
+					gen = 3 // stale: refused
+				}
+				// Generations 11..15 race each other: some are refused
+				// because a higher one won; each Commit is its own unit.
+				name := fmt.Sprint("r", i)
+				results[i*5+j] = db.Commit(ctx, Transition{Name: name, At: at(j + 1), Status: initialized(), Route: route(gen, 0),
+					Events: []rollout.Event{{Time: at(j + 1), Type: "Test", Reason: fmt.Sprint(gen)}}})
+			}()
+		}
+	}
+	wg.Wait()
+	for i := range n {
+		name := fmt.Sprint("r", i)
+		accepted, top := map[string]bool{}, int64(10)
+		for j := range 5 {
+			gen, err := int64(10+j+1), results[i*5+j]
+			switch {
+			case j == 2 && !errors.Is(err, ErrStaleRoute):
+				t.Errorf("%s: the stale route: got %v, want ErrStaleRoute", name, err)
+			case err == nil:
+				accepted[fmt.Sprint(gen)] = true
+				top = max(top, gen)
+			case !errors.Is(err, ErrStaleRoute):
+				t.Errorf("%s commit %d: %v", name, j, err)
+			}
+		}
+		evs, err := db.Events(ctx, EventQuery{Name: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]bool{}
+		for _, e := range evs {
+			got[e.Event.Reason] = true
+		}
+		// The events are exactly those of the accepted Commits.
+		diff(t, name+"'s events", got, accepted)
+		if rec, _ := db.Get(ctx, name); rec.Route.Generation != top {
+			t.Errorf("%s: stored generation %d, want the highest accepted %d", name, rec.Route.Generation, top)
+		}
+	}
+}
