@@ -94,3 +94,29 @@ func benchCommit(b *testing.B, d Durability, batch, goroutines int) {
 	}
 	b.ReportMetric(float64(n.Load())/time.Since(start).Seconds(), "transitions/s")
 }
+
+// BenchmarkLoad measures a restart's reload of 2,000 rollouts.
+func BenchmarkLoad(b *testing.B) {
+	db, err := Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	m := spec(b, "x", "v1")
+	for i := 0; i < benchRollouts; i += 100 {
+		var ts []Transition
+		for j := i; j < i+100; j++ {
+			mm := *m
+			mm.Metadata.Name = fmt.Sprint("rollout-", j)
+			ts = append(ts, Transition{Name: mm.Metadata.Name, At: t0, Manifest: &mm, Status: running(1, 10, t0), Route: route(3, 10)})
+		}
+		mustCommit(b, db, ts...)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		recs, err := db.Load(context.Background())
+		if err != nil || len(recs) != benchRollouts {
+			b.Fatalf("got %d records, %v", len(recs), err)
+		}
+	}
+}

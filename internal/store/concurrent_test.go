@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"aviary/internal/analysis"
 	"aviary/internal/rollout"
@@ -186,4 +187,55 @@ func TestConcurrentCommitsIndependent(t *testing.T) {
 			t.Errorf("%s: stored generation %d, want the highest accepted %d", name, rec.Route.Generation, top)
 		}
 	}
+}
+
+// A nil error means committed, an error means not committed, even when the
+// context ends while the Commit waits, and when Close races the Commits.
+func TestCommitOutcomeIsExact(t *testing.T) {
+	db, path := tempDB(t)
+	mustCommit(t, db, Transition{Name: "web", At: at(0), Manifest: spec(t, "web", "v1"), Status: initialized()})
+	const n = 300
+	results := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), time.Duration(i%7)*100*time.Microsecond)
+			defer cancel()
+			results[i] = db.Commit(ctx, Transition{Name: "web", At: at(i), Status: initialized(),
+				Events: []rollout.Event{{Time: at(i), Type: "Test", Reason: fmt.Sprint(i)}}})
+		}()
+		if i == n*2/3 {
+			wg.Add(1)
+			go func() { defer wg.Done(); db.Close() }()
+		}
+	}
+	wg.Wait()
+	db = open(t, path)
+	evs, err := db.Events(context.Background(), EventQuery{Name: "web"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	present := map[string]bool{}
+	for _, e := range evs {
+		present[e.Event.Reason] = true
+	}
+	var ok, canceled, closed int
+	for i, err := range results {
+		switch {
+		case err == nil:
+			ok++
+		case errors.Is(err, context.DeadlineExceeded):
+			canceled++
+		case errors.Is(err, ErrClosed):
+			closed++
+		default:
+			t.Errorf("commit %d: %v", i, err)
+		}
+		if present[fmt.Sprint(i)] != (err == nil) {
+			t.Errorf("commit %d returned %v, its event present: %v", i, err, present[fmt.Sprint(i)])
+		}
+	}
+	t.Logf("%d committed, %d timed out, %d after Close", ok, canceled, closed)
 }

@@ -4,29 +4,35 @@
 // everything from it after a restart or a crash and resumes where it stopped.
 //
 // The controller calls rollout.Next and commits the resulting transition with
-// DB.Commit before it carries out any side effect. A Commit is one SQLite
-// transaction: after a crash it is present entirely or not at all.
+// DB.Commit before it carries out any side effect. A Commit is atomic: after
+// a crash it is present entirely or not at all.
 //
 // # Durability
 //
-// The database runs in WAL mode. With the default Options (synchronous=FULL)
-// a Commit that returned nil has been written to the write-ahead log and
-// fsynced: it survives a process crash (kill -9) and a power loss or kernel
-// panic. Options.Durability = DurableCrash selects synchronous=NORMAL, which
-// skips that fsync: a returned Commit survives a process crash (the write is
-// in the operating system's page cache), but a power loss may lose the last
-// commits before the next checkpoint; the file stays consistent either way.
+// The database runs in WAL mode. A Commit that returned nil is in the
+// write-ahead log, so it survives a crash of the process (kill -9, a panic,
+// the OOM killer) under either setting below, and recovery after a crash
+// never sees part of a Commit.
 //
-// One fsync costs about a millisecond on ordinary disks, which would cap a
-// store that synced every transaction at about a thousand commits a second.
-// So the store commits in groups: Commits that arrive while one is being
-// written are applied together in one SQLite transaction, each in its own
-// savepoint, and share one fsync. Every Commit stays all or nothing and
-// independent of the others in its group; a refused Commit leaves nothing
-// behind. A controller that commits from many goroutines gets the group's
-// throughput without batching by hand; one that commits from a single
-// goroutine can pass several transitions to one Commit (all or nothing
-// together).
+// With the default Options (DurablePowerLoss, synchronous=FULL) the log is
+// also fsynced before Commit returns: a returned Commit survives a power loss
+// or a kernel panic, on storage that honours fsync. DurableCrash
+// (synchronous=NORMAL) skips that fsync: a power loss may then lose the
+// commits since the last checkpoint (the log is fsynced at checkpoints, every
+// 1,000 pages or so), and the database stays consistent. The default is the
+// safe one because a lost commit after a power cut could let a route's
+// generation go back behind one a router already applied.
+//
+// An fsync costs about a millisecond on ordinary disks, which caps a store
+// that syncs every Commit alone at about a thousand a second. So the writer
+// commits in groups: Commits that arrive while one is being written are
+// applied together in one SQLite transaction, each in its own savepoint, and
+// share one fsync. Every Commit stays all or nothing and independent of the
+// others in its group; a refused Commit leaves nothing behind. A controller
+// that commits from many goroutines gets the group's throughput without
+// batching by hand; one that commits from a single goroutine reaches it by
+// passing several transitions to one Commit (all or nothing together).
+// BenchmarkCommit measures both.
 //
 // # Reading
 //

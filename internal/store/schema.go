@@ -102,8 +102,8 @@ func check(ctx context.Context, conn *sql.Conn, path string) (int, error) {
 	case appID != 0 && appID != applicationID, appID == 0 && objects > 0:
 		return 0, fmt.Errorf("%s: %w (application id %#x, %d schema objects)", path, ErrNotAviary, appID, objects)
 	case version > len(migrations):
-		return 0, fmt.Errorf("%s has schema version %d, this aviary knows up to %d: %w; use a newer aviary or another data directory",
-			path, version, len(migrations), ErrSchemaTooNew)
+		return 0, fmt.Errorf("%w: %s has schema version %d, this aviary knows versions up to %d; use a newer aviary or another data directory",
+			ErrSchemaTooNew, path, version, len(migrations))
 	}
 	return version, nil
 }

@@ -63,9 +63,8 @@ const maxGroup = 256
 // connection and commits queued Commits in groups; reads use their own pool
 // and do not wait for writes.
 type DB struct {
-	path string
-	log  *slog.Logger
-	w    *sql.DB // one connection, used only by the writer goroutine
+	log *slog.Logger
+	w   *sql.DB // one connection, used only by the writer goroutine
 	// prepared are the writer's statements, prepared on w's connection.
 	prepared map[string]*sql.Stmt
 	r        *sql.DB // query_only connections for the read methods
@@ -133,7 +132,6 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	r.SetMaxOpenConns(readers)
 	r.SetMaxIdleConns(readers)
 	db := &DB{
-		path:     abs,
 		log:      log,
 		w:        w,
 		prepared: prepared,
