@@ -1,9 +1,11 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -238,4 +240,97 @@ func TestCommitOutcomeIsExact(t *testing.T) {
 		}
 	}
 	t.Logf("%d committed, %d timed out, %d after Close", ok, canceled, closed)
+}
+
+// Commits queued while the writer waits are written as one group: refused
+// ones leave nothing and do not affect the others; a group whose Commits
+// are all refused writes nothing at all.
+func TestGroupCommit(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "aviary.db")
+	db, err := Open(context.Background(), path, Options{Durability: DurableCrash})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	mustCommit(t, db,
+		Transition{Name: "web", At: at(0), Manifest: spec(t, "web", "v1"), Status: initialized(), Route: route(5, 0)},
+		Transition{Name: "api", At: at(0), Manifest: spec(t, "api", "v1"), Status: initialized(), Route: route(5, 0)})
+
+	// Another connection holds the write lock: the writer takes the first
+	// Commit and waits for the lock; the next ones queue behind it.
+	lock, err := raw(t, path).Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	commit := func(name string, gen int64, reason string) <-chan error {
+		out := make(chan error, 1)
+		go func() {
+			out <- db.Commit(ctx, Transition{Name: name, At: at(1), Status: initialized(), Route: route(gen, 0),
+				Events: []rollout.Event{{Time: at(1), Type: "Test", Reason: reason}}})
+		}()
+		return out
+	}
+	queued := func(n int) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); len(db.queue) != n; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d Commits queued, want %d", len(db.queue), n)
+			}
+		}
+	}
+	group := func(commits func() []<-chan error) []error {
+		t.Helper()
+		if _, err := lock.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+			t.Fatal(err)
+		}
+		// A no-op request, taken by the writer, which then waits for the lock.
+		first := &request{apply: func(*wtx) error { return nil }, done: make(chan error, 1)}
+		db.queue <- first
+		for first.state.Load() != taken {
+			time.Sleep(time.Millisecond)
+		}
+		chans := commits()
+		queued(len(chans))
+		if _, err := lock.ExecContext(ctx, "COMMIT"); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-first.done; err != nil {
+			t.Fatal(err)
+		}
+		var errs []error
+		for _, c := range chans {
+			errs = append(errs, <-c)
+		}
+		return errs
+	}
+
+	errs := group(func() []<-chan error {
+		return []<-chan error{commit("web", 6, "b"), commit("web", 4, "stale"), commit("api", 6, "d"), commit("nope", 1, "missing")}
+	})
+	if errs[0] != nil || !errors.Is(errs[1], ErrStaleRoute) || errs[2] != nil || !errors.Is(errs[3], ErrNotFound) {
+		t.Fatalf("group results: got %v; want nil, ErrStaleRoute, nil, ErrNotFound", errs)
+	}
+	// The group's order is the order its Commits queued in.
+	got := map[string]bool{}
+	evs, _ := db.Events(ctx, EventQuery{})
+	for _, e := range evs {
+		got[e.Rollout+":"+e.Event.Reason] = true
+	}
+	diff(t, "events after the group", got, map[string]bool{"web:b": true, "api:d": true})
+
+	before, beforeFiles := take(t, db), files(t, path)
+	errs = group(func() []<-chan error {
+		return []<-chan error{commit("web", 1, "stale"), commit("api", 2, "stale")}
+	})
+	for i, err := range errs {
+		if !errors.Is(err, ErrStaleRoute) {
+			t.Errorf("commit %d of the refused group: got %v, want ErrStaleRoute", i, err)
+		}
+	}
+	diff(t, "state after the refused group", take(t, db), before)
+	if got := files(t, path); !bytes.Equal(got[0], beforeFiles[0]) || !bytes.Equal(got[1], beforeFiles[1]) {
+		t.Errorf("the refused group changed the files")
+	}
 }

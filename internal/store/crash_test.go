@@ -18,13 +18,14 @@ import (
 	"aviary/internal/rollout"
 )
 
-// crashEnv names the database the crash child commits to; crashSeedEnv its
-// random seed.
+// crashEnv names the database the crash child commits to, crashSeedEnv its
+// random seed, crashDurabilityEnv its Options.Durability.
 const (
-	crashEnv     = "AVIARY_STORE_CRASH_DB"
-	crashSeedEnv = "AVIARY_STORE_CRASH_SEED"
-	crashKills   = 24
-	crashNames   = 8
+	crashEnv           = "AVIARY_STORE_CRASH_DB"
+	crashSeedEnv       = "AVIARY_STORE_CRASH_SEED"
+	crashDurabilityEnv = "AVIARY_STORE_CRASH_DURABILITY"
+	crashKills         = 24
+	crashNames         = 8
 )
 
 // crashState is what a rollout's status says was committed with it, so
@@ -56,7 +57,8 @@ func TestCrashChild(t *testing.T) {
 	seed, _ := strconv.ParseUint(os.Getenv(crashSeedEnv), 10, 64)
 	rng := rand.New(rand.NewPCG(seed, 1))
 	ctx := context.Background()
-	db, err := Open(ctx, path, Options{})
+	durability, _ := strconv.Atoi(os.Getenv(crashDurabilityEnv))
+	db, err := Open(ctx, path, Options{Durability: Durability(durability)})
 	if err != nil {
 		fmt.Println("open:", err)
 		os.Exit(3)
@@ -146,6 +148,7 @@ func TestCrash(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, 2))
 	generations := map[string]int64{}
 	acked, commits := 0, 0 // the last commit acknowledged, and present
+	unacked := 0           // kills after a Commit wrote but before the child said so
 	start := time.Now()
 	for kill := range crashKills {
 		// Most kills land while commits run; every fourth one soon after
@@ -155,16 +158,22 @@ func TestCrash(t *testing.T) {
 		if early {
 			delay = time.Duration(rng.IntN(15)) * time.Millisecond
 		}
-		ack := runCrashChild(t, path, seed+uint64(kill), delay, early)
+		// Both durability settings must survive a process crash.
+		durability := Durability(kill % 2)
+		ack := runCrashChild(t, path, seed+uint64(kill), durability, delay, early)
 		acked = max(acked, ack)
 		// The child resumes after the last commit present and commits one
 		// at a time: at most one more than it acknowledged can be there.
-		commits = verifyCrash(t, path, acked, max(acked, commits)+1, generations)
+		most := max(acked, commits) + 1
+		if commits = verifyCrash(t, path, acked, most, generations); commits == most {
+			unacked++
+		}
 		if t.Failed() {
 			t.Fatalf("after kill %d", kill+1)
 		}
 	}
-	t.Logf("%d kills in %s: %d commits survived, the last acknowledged was %d", crashKills, time.Since(start).Round(time.Millisecond), commits, acked)
+	t.Logf("%d kills in %s: %d commits survived, the last acknowledged was %d; %d kills landed between a Commit and its acknowledgement",
+		crashKills, time.Since(start).Round(time.Millisecond), commits, acked, unacked)
 	if acked == 0 {
 		t.Fatal("the child never committed: the test tested nothing")
 	}
@@ -173,10 +182,11 @@ func TestCrash(t *testing.T) {
 // runCrashChild starts the child, kills it after delay (counted from its
 // "ready" line, or from its start when early) and returns the last commit it
 // acknowledged.
-func runCrashChild(t *testing.T, path string, seed uint64, delay time.Duration, early bool) int {
+func runCrashChild(t *testing.T, path string, seed uint64, d Durability, delay time.Duration, early bool) int {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$")
-	cmd.Env = append(os.Environ(), crashEnv+"="+path, crashSeedEnv+"="+strconv.FormatUint(seed, 10))
+	cmd.Env = append(os.Environ(), crashEnv+"="+path, crashSeedEnv+"="+strconv.FormatUint(seed, 10),
+		crashDurabilityEnv+"="+strconv.Itoa(int(d)))
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
