@@ -11,9 +11,10 @@ import (
 	"aviary/internal/rollout"
 )
 
-// Commit stores the transitions in one SQLite transaction: all of them or
-// none. It is safe for concurrent use; concurrent Commits are written in
-// groups that share one sync, each still all or nothing on its own.
+// Commit stores the transitions atomically: all of them or none, and after
+// a crash all of them or none. It is safe for concurrent use; concurrent
+// Commits are written in groups that share one SQLite transaction and one
+// sync, each still all or nothing on its own (see the package doc).
 //
 // For each transition, in order: a Manifest creates the rollout or adds a
 // revision when it differs from the latest one; the Status is written; a

@@ -27,8 +27,6 @@ func TestConcurrentReadersDuringWrites(t *testing.T) {
 	}
 
 	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	errs := make(chan error, 100)
 	for w := range writers {
 		wg.Add(1)
 		go func() {
@@ -40,86 +38,23 @@ func TestConcurrentReadersDuringWrites(t *testing.T) {
 				err := db.Commit(ctx, Transition{Name: name, At: at(i), Status: st, Route: route(int64(i), i%100),
 					Events: []rollout.Event{event(i, rollout.EventWeight)}, Points: []Point{point(1, i, "error-rate", analysis.Pass)}})
 				if err != nil {
-					errs <- err
+					t.Error(err)
 					return
 				}
 			}
 		}()
 	}
-
+	stop := make(chan struct{})
 	var readers sync.WaitGroup
 	for range 3 {
-		readers.Add(1)
-		go func() {
-			defer readers.Done()
-			seen := map[string]int64{}
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				recs, err := db.Load(ctx)
-				if err != nil {
-					errs <- err
-					return
-				}
-				for _, r := range recs {
-					if r.Route != nil && r.Route.Generation != r.Status.RouteGeneration {
-						errs <- fmt.Errorf("%s: route generation %d with status of generation %d", r.Name, r.Route.Generation, r.Status.RouteGeneration)
-					}
-					if g := r.Status.RouteGeneration; g < seen[r.Name] {
-						errs <- fmt.Errorf("%s: generation went back from %d to %d", r.Name, seen[r.Name], g)
-					}
-					seen[r.Name] = r.Status.RouteGeneration
-					pts, err := db.Series(ctx, r.Name, 1)
-					if err != nil {
-						errs <- err
-						return
-					}
-					// Series reads a later snapshot: at least as many points.
-					if r.Route != nil && int64(len(pts)) < r.Route.Generation {
-						errs <- fmt.Errorf("%s: %d points after generation %d", r.Name, len(pts), r.Status.RouteGeneration)
-					}
-				}
-			}
-		}()
+		readers.Go(func() { readSnapshots(t, db, stop) })
 	}
-
-	// A follower pages the global log while it grows.
 	var followed []EventRecord
-	readers.Add(1)
-	go func() {
-		defer readers.Done()
-		var after int64
-		for done := false; !done; {
-			select {
-			case <-stop:
-				done = true // one last page below
-			default:
-			}
-			for {
-				page, err := db.Events(ctx, EventQuery{AfterID: after, Limit: 7})
-				if err != nil {
-					errs <- err
-					return
-				}
-				if len(page) == 0 {
-					break
-				}
-				followed = append(followed, page...)
-				after = page[len(page)-1].ID
-			}
-		}
-	}()
+	readers.Go(func() { followed = followEvents(t, db, stop) })
 
 	wg.Wait()
 	close(stop)
 	readers.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
 	all, err := db.Events(ctx, EventQuery{})
 	if err != nil {
 		t.Fatal(err)
@@ -128,6 +63,69 @@ func TestConcurrentReadersDuringWrites(t *testing.T) {
 		t.Errorf("got %d events, want %d", len(all), writers*commits)
 	}
 	diff(t, "events seen by the follower", followed, all)
+}
+
+// readSnapshots loads every rollout until stop, checking each snapshot.
+func readSnapshots(t *testing.T, db *DB, stop <-chan struct{}) {
+	ctx := context.Background()
+	seen := map[string]int64{}
+	for {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		recs, err := db.Load(ctx)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		for _, r := range recs {
+			if r.Route != nil && r.Route.Generation != r.Status.RouteGeneration {
+				t.Errorf("%s: route generation %d with status of generation %d", r.Name, r.Route.Generation, r.Status.RouteGeneration)
+			}
+			if g := r.Status.RouteGeneration; g < seen[r.Name] {
+				t.Errorf("%s: generation went back from %d to %d", r.Name, seen[r.Name], g)
+			}
+			seen[r.Name] = r.Status.RouteGeneration
+			pts, err := db.Series(ctx, r.Name, 1)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			// Series reads a later snapshot: at least as many points.
+			if r.Route != nil && int64(len(pts)) < r.Route.Generation {
+				t.Errorf("%s: %d points after generation %d", r.Name, len(pts), r.Route.Generation)
+			}
+		}
+	}
+}
+
+// followEvents pages the global event log as it grows, until stop and one
+// last time after, and returns what it saw.
+func followEvents(t *testing.T, db *DB, stop <-chan struct{}) []EventRecord {
+	var out []EventRecord
+	var after int64
+	for done := false; !done; {
+		select {
+		case <-stop:
+			done = true
+		default:
+		}
+		for {
+			page, err := db.Events(context.Background(), EventQuery{AfterID: after, Limit: 7})
+			if err != nil {
+				t.Error(err)
+				return out
+			}
+			if len(page) == 0 {
+				break
+			}
+			out = append(out, page...)
+			after = page[len(page)-1].ID
+		}
+	}
+	return out
 }
 
 // Concurrent Commits are written in groups; a refused one does not take the

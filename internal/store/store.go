@@ -107,7 +107,9 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	}
 
 	common := fmt.Sprintf("_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)", busy.Milliseconds())
-	w, err := sql.Open("sqlite", dsn(abs, common+"&_pragma=synchronous("+syncMode+")&_txlock=immediate"))
+	// The write-ahead log is truncated back to 64 MiB after a checkpoint
+	// that follows a burst, instead of keeping its largest size forever.
+	w, err := sql.Open("sqlite", dsn(abs, common+"&_pragma=synchronous("+syncMode+")&_pragma=journal_size_limit(67108864)&_txlock=immediate"))
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
