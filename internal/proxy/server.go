@@ -1,0 +1,125 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+)
+
+// ListenConfig says where the proxy accepts traffic.
+type ListenConfig struct {
+	// Addr is host:port; port 0 picks a free port (see Addr).
+	Addr string
+	// CertFile and KeyFile, when both set, terminate TLS (HTTP/2 and
+	// HTTP/1.1 by ALPN).
+	CertFile string
+	KeyFile  string
+}
+
+// server is one listener and the HTTP server on it.
+type server struct {
+	cfg  ListenConfig
+	hs   *http.Server
+	ln   net.Listener
+	done chan struct{}
+}
+
+// Listen starts accepting on cfg.Addr. When the proxy already listens with
+// another configuration, the new listener starts first and the old one then
+// drains within ctx; with the same configuration Listen does nothing.
+func (p *Proxy) Listen(ctx context.Context, cfg ListenConfig) error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return fmt.Errorf("proxy %q: closed", p.opts.Name)
+	}
+	old := p.srv
+	if old != nil && old.cfg == cfg {
+		p.mu.Unlock()
+		return nil
+	}
+	s, err := p.newServer(cfg)
+	if err != nil {
+		p.mu.Unlock()
+		return err
+	}
+	p.srv = s
+	p.mu.Unlock()
+	p.log.Info("listening", "addr", s.ln.Addr().String(), "tls", s.hs.TLSConfig != nil)
+	if old != nil {
+		return old.shutdown(ctx)
+	}
+	return nil
+}
+
+// Addr is the address the proxy listens on, or nil.
+func (p *Proxy) Addr() net.Addr {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.srv == nil {
+		return nil
+	}
+	return p.srv.ln.Addr()
+}
+
+func (p *Proxy) newServer(cfg ListenConfig) (*server, error) {
+	if cfg.Addr == "" {
+		return nil, fmt.Errorf("proxy %q: listen: no address", p.opts.Name)
+	}
+	if (cfg.CertFile == "") != (cfg.KeyFile == "") {
+		return nil, fmt.Errorf("proxy %q: listen %s: TLS needs both a certificate file and a key file", p.opts.Name, cfg.Addr)
+	}
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetHTTP2(true)
+	protocols.SetUnencryptedHTTP2(p.opts.H2C)
+	hs := &http.Server{
+		Handler:           p,
+		ReadHeaderTimeout: p.opts.ReadHeaderTimeout,
+		IdleTimeout:       p.opts.IdleTimeout,
+		MaxHeaderBytes:    p.opts.MaxHeaderBytes,
+		Protocols:         &protocols,
+		ErrorLog:          slog.NewLogLogger(p.log.Handler(), slog.LevelDebug),
+	}
+	if cfg.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.CertFile, cfg.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("proxy %q: listen %s: load TLS certificate %s: %w", p.opts.Name, cfg.Addr, cfg.CertFile, err)
+		}
+		hs.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("proxy %q: listen: %w", p.opts.Name, err)
+	}
+	s := &server{cfg: cfg, hs: hs, ln: ln, done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		var err error
+		if hs.TLSConfig != nil {
+			err = hs.ServeTLS(ln, "", "")
+		} else {
+			err = hs.Serve(ln)
+		}
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			p.log.Error("serving stopped", "addr", ln.Addr().String(), "error", err)
+		}
+	}()
+	return s, nil
+}
+
+// shutdown stops accepting, waits for requests in flight until ctx is done,
+// then closes the remaining connections.
+func (s *server) shutdown(ctx context.Context) error {
+	err := s.hs.Shutdown(ctx)
+	if err != nil {
+		s.hs.Close()
+		err = fmt.Errorf("draining %s: %w", s.ln.Addr(), err)
+	}
+	<-s.done
+	return err
+}
