@@ -298,9 +298,10 @@ type deadlineReader struct {
 func (d *deadlineReader) Read(b []byte) (int, error) {
 	d.rc.SetReadDeadline(time.Now().Add(d.timeout))
 	n, err := d.r.Read(b)
-	if err != nil {
+	if err == io.EOF {
 		// The body is done: the server's own read (which watches for the
-		// client leaving) must not inherit this deadline.
+		// client leaving) must not inherit this deadline. After a timeout
+		// the deadline stays, so the connection is closed, not drained.
 		d.rc.SetReadDeadline(time.Time{})
 	}
 	return n, err

@@ -49,7 +49,7 @@ func (p *Proxy) Listen(ctx context.Context, cfg ListenConfig) error {
 	}
 	p.srv = s
 	p.mu.Unlock()
-	p.log.Info("listening", "addr", s.ln.Addr().String(), "tls", s.hs.TLSConfig != nil)
+	p.log.Info("listening", "addr", s.ln.Addr().String(), "tls", cfg.CertFile != "")
 	if old != nil {
 		return old.shutdown(ctx)
 	}
@@ -97,10 +97,11 @@ func (p *Proxy) newServer(cfg ListenConfig) (*server, error) {
 		return nil, fmt.Errorf("proxy %q: listen: %w", p.opts.Name, err)
 	}
 	s := &server{cfg: cfg, hs: hs, ln: ln, done: make(chan struct{})}
+	useTLS := hs.TLSConfig != nil
 	go func() {
 		defer close(s.done)
 		var err error
-		if hs.TLSConfig != nil {
+		if useTLS {
 			err = hs.ServeTLS(ln, "", "")
 		} else {
 			err = hs.Serve(ln)
