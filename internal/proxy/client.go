@@ -163,7 +163,7 @@ func (p *Proxy) send(ctx context.Context, c *upConn, r *http.Request, body *outB
 		return nil, err
 	}
 	if t := p.opts.ResponseHeaderTimeout; t > 0 {
-		nc.SetReadDeadline(p.now().Add(t))
+		nc.SetReadDeadline(time.Now().Add(t))
 	}
 	for {
 		resp, err := http.ReadResponse(c.br, r)

@@ -13,12 +13,17 @@ import (
 // table: the request's own URL and Host never choose where it goes.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	t := p.table.Load()
-	start := p.now()
+	// Deadlines run on real time; measurements on the injected clock.
+	wallStart := time.Now()
+	start := wallStart
+	if !p.wallClock {
+		start = p.now()
+	}
 	rc := http.NewResponseController(w)
 	if p.opts.WriteTimeout > 0 {
 		// Also replaces a deadline left by the previous request on this
 		// connection.
-		rc.SetWriteDeadline(start.Add(p.opts.WriteTimeout))
+		rc.SetWriteDeadline(wallStart.Add(p.opts.WriteTimeout))
 	}
 	switch {
 	case t == nil:
@@ -39,7 +44,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.fallbacks.Add(1)
 	}
 	upgrade := upgradeType(r)
-	x := &exchangeState{t: t, d: d, upgrade: upgrade, start: start}
+	x := &exchangeState{t: t, d: d, upgrade: upgrade, start: start, wallStart: wallStart}
 	if !p.prepareBody(w, r, rc, x) {
 		return
 	}
@@ -51,9 +56,11 @@ type exchangeState struct {
 	t       *compiled
 	d       decision
 	upgrade string
-	start   time.Time
-	body    outBody
-	shield  bool // a failure on the canary may be retried on stable
+	start   time.Time // on the injected clock
+	// wallStart is the real time the request arrived, for deadlines.
+	wallStart time.Time
+	body      outBody
+	shield    bool // a failure on the canary may be retried on stable
 }
 
 // prepareBody sets up the request body: limited, guarded against slow
@@ -154,7 +161,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, rc *http.Respons
 	if be == x.d.be {
 		cookie = x.d.cookie
 	}
-	upErr, clientErr := p.copyResponse(w, rc, resp, cookie, x.start)
+	upErr, clientErr := p.copyResponse(w, rc, resp, cookie, x.wallStart)
 	c.release(upErr == nil && clientErr == nil && !resp.Close, p.nowNano())
 	if record && clientErr == nil {
 		p.record(be.series[kind], x.start, upErr != nil || p.isErr(resp.StatusCode))
@@ -246,7 +253,7 @@ func (p *Proxy) copyResponse(w http.ResponseWriter, rc *http.ResponseController,
 	// ServeHTTP set a write deadline; renew it when the upstream took a
 	// good part of it, and before every further chunk.
 	wt := p.opts.WriteTimeout
-	if now := p.now(); wt > 0 && now.Sub(start) > wt/2 {
+	if now := time.Now(); wt > 0 && now.Sub(start) > wt/2 {
 		rc.SetWriteDeadline(now.Add(wt))
 	}
 	w.WriteHeader(resp.StatusCode)
@@ -258,7 +265,7 @@ func (p *Proxy) copyResponse(w http.ResponseWriter, rc *http.ResponseController,
 		n, rerr := resp.Body.Read(buf)
 		if n > 0 {
 			if chunk > 0 && wt > 0 {
-				rc.SetWriteDeadline(p.now().Add(wt))
+				rc.SetWriteDeadline(time.Now().Add(wt))
 			}
 			if _, err := w.Write(buf[:n]); err != nil {
 				return nil, err

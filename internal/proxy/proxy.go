@@ -113,9 +113,7 @@ func (o Options) withDefaults() Options {
 			*d = v
 		}
 	}
-	if o.Clock == nil {
-		o.Clock = time.Now
-	}
+
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -186,11 +184,12 @@ func (o Options) validate() error {
 
 // Proxy is a reverse proxy for one service. It is safe for concurrent use.
 type Proxy struct {
-	opts     Options
-	log      *slog.Logger
-	errClass [6]bool
-	table    atomic.Pointer[compiled]
-	stats    *stats
+	opts      Options
+	wallClock bool // opts.Clock is time.Now: one reading serves measurement and deadlines
+	log       *slog.Logger
+	errClass  [6]bool
+	table     atomic.Pointer[compiled]
+	stats     *stats
 
 	mu        sync.Mutex // serialises Update and Close
 	upMu      sync.Mutex
@@ -198,13 +197,13 @@ type Proxy struct {
 	closed    bool
 	collector *collector
 
-	hcTransport *http.Transport
+	hcTransport  *http.Transport
 	mirrorMu     sync.RWMutex // guards sending on mirrorQ against its closing
 	mirrorClosed bool
 	mirrorQ      chan *mirrorJob
-	mirrorWG    sync.WaitGroup
-	srv         *server
-	tunnels     tunnels
+	mirrorWG     sync.WaitGroup
+	srv          *server
+	tunnels      tunnels
 
 	// counters reported as metrics
 	fallbacks     atomic.Int64
@@ -218,16 +217,21 @@ type Proxy struct {
 // It starts no listener (see Listen) but starts its mirror workers; Close
 // stops them.
 func New(opts Options) (*Proxy, error) {
+	wallClock := opts.Clock == nil
 	opts = opts.withDefaults()
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
 	if err := opts.validate(); err != nil {
 		return nil, fmt.Errorf("proxy %q options: %w", opts.Name, err)
 	}
 	p := &Proxy{
-		opts:    opts,
-		log:     opts.Logger.With("proxy", opts.Name),
-		stats:   newStats(int(opts.History / time.Second)),
-		ups:     map[string]*upstream{},
-		mirrorQ: make(chan *mirrorJob, opts.Mirror.Queue),
+		opts:      opts,
+		wallClock: wallClock,
+		log:       opts.Logger.With("proxy", opts.Name),
+		stats:     newStats(int(opts.History / time.Second)),
+		ups:       map[string]*upstream{},
+		mirrorQ:   make(chan *mirrorJob, opts.Mirror.Queue),
 		hcTransport: &http.Transport{
 			TLSClientConfig:     opts.UpstreamTLS,
 			MaxIdleConnsPerHost: 1,
@@ -250,8 +254,8 @@ func New(opts Options) (*Proxy, error) {
 	return p, nil
 }
 
-func (p *Proxy) now() time.Time   { return p.opts.Clock() }
-func (p *Proxy) nowNano() int64   { return p.opts.Clock().UnixNano() }
+func (p *Proxy) now() time.Time    { return p.opts.Clock() }
+func (p *Proxy) nowNano() int64    { return p.opts.Clock().UnixNano() }
 func (p *Proxy) isErr(st int) bool { return st >= 100 && st < 600 && p.errClass[st/100] }
 
 // Update validates t and makes it the routing table. It returns false, with
