@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/textproto"
 	"strconv"
 	"strings"
 	"time"
@@ -27,7 +28,9 @@ type upConn struct {
 	u         *upstream
 	nc        net.Conn
 	br        *bufio.Reader
+	tp        *textproto.Reader // over br
 	bw        *bufio.Writer
+	resp      upResponse // the response being read, reused
 	idleSince int64
 	reused    bool
 	stop      func() bool // unregisters the context watch; false if it fired
@@ -91,7 +94,8 @@ func (u *upstream) dial(ctx context.Context) (*upConn, error) {
 		}
 		nc = tc
 	}
-	return &upConn{u: u, nc: nc, br: bufio.NewReaderSize(nc, 8<<10), bw: bufio.NewWriterSize(nc, 8<<10)}, nil
+	br := bufio.NewReaderSize(nc, 8<<10)
+	return &upConn{u: u, nc: nc, br: br, tp: textproto.NewReader(br), bw: bufio.NewWriterSize(nc, 8<<10)}, nil
 }
 
 // release returns c to its upstream's pool when reusable, or closes it.
@@ -129,7 +133,7 @@ func (b *outBody) replayable() bool { return !b.has || b.buf != nil }
 // owns the returned connection and must release it once the body is read.
 // A request that fails on a reused connection before any answer arrived is
 // retried once on a new connection when that is safe.
-func (p *Proxy) exchange(ctx context.Context, u *upstream, r *http.Request, body *outBody, upgrade string) (*upConn, *http.Response, error) {
+func (p *Proxy) exchange(ctx context.Context, u *upstream, r *http.Request, body *outBody, upgrade string) (*upConn, *upResponse, error) {
 	for attempt := 0; ; attempt++ {
 		c, err := u.conn(ctx, p.nowNano())
 		if err != nil {
@@ -150,7 +154,7 @@ func (p *Proxy) exchange(ctx context.Context, u *upstream, r *http.Request, body
 	}
 }
 
-func (p *Proxy) send(ctx context.Context, c *upConn, r *http.Request, body *outBody, upgrade string) (*http.Response, error) {
+func (p *Proxy) send(ctx context.Context, c *upConn, r *http.Request, body *outBody, upgrade string) (*upResponse, error) {
 	nc := c.nc
 	c.stop = context.AfterFunc(ctx, func() { nc.SetDeadline(aLongTimeAgo) })
 	p.writeHead(c.bw, c.u, r, body, upgrade)
@@ -165,21 +169,16 @@ func (p *Proxy) send(ctx context.Context, c *upConn, r *http.Request, body *outB
 	if t := p.opts.ResponseHeaderTimeout; t > 0 {
 		nc.SetReadDeadline(time.Now().Add(t))
 	}
-	for {
-		resp, err := http.ReadResponse(c.br, r)
-		if err != nil {
-			return nil, err
-		}
-		// Informational answers (100 Continue, 103 Early Hints) are
-		// dropped; 101 Switching Protocols ends the exchange.
-		if resp.StatusCode >= 100 && resp.StatusCode < 200 && resp.StatusCode != http.StatusSwitchingProtocols {
-			continue
-		}
-		if p.opts.ResponseHeaderTimeout > 0 {
-			nc.SetReadDeadline(time.Time{})
-		}
-		return resp, nil
+	// Informational answers (100 Continue, 103 Early Hints) are dropped;
+	// 101 Switching Protocols ends the exchange.
+	resp, err := c.readResponse(r.Method)
+	if err != nil {
+		return nil, err
 	}
+	if p.opts.ResponseHeaderTimeout > 0 {
+		nc.SetReadDeadline(time.Time{})
+	}
+	return resp, nil
 }
 
 func writeBody(bw *bufio.Writer, body *outBody) error {

@@ -176,7 +176,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, rc *http.Respons
 // try forwards to one upstream of be. A failure to connect, which sent
 // nothing, is tried once more on another upstream. On success the caller
 // owns c and one count of u.inflight.
-func (p *Proxy) try(ctx context.Context, be *backend, r *http.Request, x *exchangeState) (*upConn, *http.Response, *upstream, error) {
+func (p *Proxy) try(ctx context.Context, be *backend, r *http.Request, x *exchangeState) (*upConn, *upResponse, *upstream, error) {
 	var err error
 	for attempt := 0; attempt < 2; attempt++ {
 		now := p.nowNano()
@@ -186,7 +186,7 @@ func (p *Proxy) try(ctx context.Context, be *backend, r *http.Request, x *exchan
 		}
 		u.inflight.Add(1)
 		var c *upConn
-		var resp *http.Response
+		var resp *upResponse
 		c, resp, err = p.exchange(ctx, u, r, &x.body, x.upgrade)
 		if err == nil {
 			u.report(resp.StatusCode < 500, now)
@@ -205,7 +205,7 @@ func (p *Proxy) try(ctx context.Context, be *backend, r *http.Request, x *exchan
 }
 
 // failed reports whether an exchange counts as an error of the version.
-func (p *Proxy) failed(resp *http.Response, err error) bool {
+func (p *Proxy) failed(resp *upResponse, err error) bool {
 	return err != nil || p.isErr(resp.StatusCode)
 }
 
@@ -235,7 +235,7 @@ func (p *Proxy) exchangeFailed(w http.ResponseWriter, r *http.Request, err error
 
 // copyResponse writes the upstream's answer to the client. upErr is a
 // failure reading the upstream, clientErr one writing to the client.
-func (p *Proxy) copyResponse(w http.ResponseWriter, rc *http.ResponseController, resp *http.Response, cookie string, start time.Time) (upErr, clientErr error) {
+func (p *Proxy) copyResponse(w http.ResponseWriter, rc *http.ResponseController, resp *upResponse, cookie string, start time.Time) (upErr, clientErr error) {
 	h := w.Header()
 	listed := resp.Header["Connection"]
 	for k, vs := range resp.Header {
@@ -243,9 +243,6 @@ func (p *Proxy) copyResponse(w http.ResponseWriter, rc *http.ResponseController,
 			continue
 		}
 		h[k] = vs
-	}
-	for k := range resp.Trailer {
-		h.Add("Trailer", k)
 	}
 	if cookie != "" {
 		h.Add("Set-Cookie", cookie)
@@ -284,7 +281,7 @@ func (p *Proxy) copyResponse(w http.ResponseWriter, rc *http.ResponseController,
 		}
 	}
 	for k, vs := range resp.Trailer {
-		h[k] = vs
+		h[http.TrailerPrefix+k] = vs
 	}
 	return nil, nil
 }

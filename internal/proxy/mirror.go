@@ -82,7 +82,7 @@ func (p *Proxy) mirrorOne(j *mirrorJob) {
 	c, resp, err := p.exchange(ctx, u, j.req, &body, "")
 	failed := err != nil
 	if err == nil {
-		_, cerr := io.Copy(io.Discard, resp.Body)
+		_, cerr := io.Copy(io.Discard, &resp.Body)
 		failed = p.isErr(resp.StatusCode)
 		c.release(cerr == nil && !resp.Close, p.nowNano())
 		u.report(resp.StatusCode < 500, now)

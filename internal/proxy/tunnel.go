@@ -57,7 +57,7 @@ func (ts *tunnels) wait(ctx context.Context) {
 // tunnel completes an upgrade the upstream accepted: it takes over the
 // client's connection, relays the 101 answer, and copies bytes both ways
 // until either side closes.
-func (p *Proxy) tunnel(w http.ResponseWriter, resp *http.Response, c *upConn) {
+func (p *Proxy) tunnel(w http.ResponseWriter, resp *upResponse, c *upConn) {
 	if c.stop != nil && !c.stop() {
 		c.nc.Close()
 		return
