@@ -33,7 +33,8 @@ type upConn struct {
 	resp      upResponse // the response being read, reused
 	idleSince int64
 	reused    bool
-	stop      func() bool // unregisters the context watch; false if it fired
+	// readDeadline is the read deadline in force (zero: none).
+	readDeadline time.Time
 }
 
 // errDial marks a failure to connect: nothing was sent, so any request may
@@ -100,10 +101,6 @@ func (u *upstream) dial(ctx context.Context) (*upConn, error) {
 
 // release returns c to its upstream's pool when reusable, or closes it.
 func (c *upConn) release(reusable bool, now int64) {
-	if c.stop != nil && !c.stop() {
-		reusable = false // the request's context fired and poisoned the deadline
-	}
-	c.stop = nil
 	if reusable && c.br.Buffered() == 0 {
 		u := c.u
 		u.mu.Lock()
@@ -116,6 +113,27 @@ func (c *upConn) release(reusable bool, now int64) {
 		u.mu.Unlock()
 	}
 	c.nc.Close()
+}
+
+// armReadDeadline makes the read deadline fall between 3/4 of d and d from
+// now, touching the connection (a runtime timer update) only when the one in
+// force is outside that range: on a busy connection, rarely.
+func (c *upConn) armReadDeadline(d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	now := time.Now()
+	want := now.Add(d)
+	if c.readDeadline.IsZero() || want.Sub(c.readDeadline) > min(d/4, time.Second) {
+		c.nc.SetReadDeadline(want)
+		c.readDeadline = want
+	}
+}
+
+// setDeadline sets both deadlines (mirrored requests), or clears them.
+func (c *upConn) setDeadline(t time.Time) {
+	c.nc.SetDeadline(t)
+	c.readDeadline = t
 }
 
 // outBody is a request body as sent upstream: none, buffered (and so
@@ -133,18 +151,19 @@ func (b *outBody) replayable() bool { return !b.has || b.buf != nil }
 // owns the returned connection and must release it once the body is read.
 // A request that fails on a reused connection before any answer arrived is
 // retried once on a new connection when that is safe.
-func (p *Proxy) exchange(ctx context.Context, u *upstream, r *http.Request, body *outBody, upgrade string) (*upConn, *upResponse, error) {
+// A non-zero deadline bounds the whole exchange (mirrored requests).
+func (p *Proxy) exchange(ctx context.Context, u *upstream, r *http.Request, body *outBody, upgrade string, deadline time.Time) (*upConn, *upResponse, error) {
 	for attempt := 0; ; attempt++ {
 		c, err := u.conn(ctx, p.nowNano())
 		if err != nil {
 			return nil, nil, err
 		}
+		if !deadline.IsZero() {
+			c.setDeadline(deadline)
+		}
 		resp, err := p.send(ctx, c, r, body, upgrade)
 		if err == nil {
 			return c, resp, nil
-		}
-		if c.stop != nil {
-			c.stop()
 		}
 		c.nc.Close()
 		if attempt == 0 && c.reused && body.replayable() && idempotent(r, p.opts.IdempotencyHeaders) && ctx.Err() == nil {
@@ -155,8 +174,10 @@ func (p *Proxy) exchange(ctx context.Context, u *upstream, r *http.Request, body
 }
 
 func (p *Proxy) send(ctx context.Context, c *upConn, r *http.Request, body *outBody, upgrade string) (*upResponse, error) {
-	nc := c.nc
-	c.stop = context.AfterFunc(ctx, func() { nc.SetDeadline(aLongTimeAgo) })
+	// The client's context is not watched while the upstream works: like
+	// HAProxy without abortonclose, a request whose client left runs to its
+	// end (bounded by ResponseHeaderTimeout), and the answer is dropped.
+	c.armReadDeadline(p.opts.ResponseHeaderTimeout)
 	p.writeHead(c.bw, c.u, r, body, upgrade)
 	if body.has {
 		if err := writeBody(c.bw, body); err != nil {
@@ -166,17 +187,17 @@ func (p *Proxy) send(ctx context.Context, c *upConn, r *http.Request, body *outB
 	if err := c.bw.Flush(); err != nil {
 		return nil, err
 	}
-	if t := p.opts.ResponseHeaderTimeout; t > 0 {
-		nc.SetReadDeadline(time.Now().Add(t))
-	}
 	// Informational answers (100 Continue, 103 Early Hints) are dropped;
 	// 101 Switching Protocols ends the exchange.
 	resp, err := c.readResponse(r.Method)
 	if err != nil {
 		return nil, err
 	}
-	if p.opts.ResponseHeaderTimeout > 0 {
-		nc.SetReadDeadline(time.Time{})
+	if !c.readDeadline.IsZero() && !resp.buffered() {
+		// The body may still be coming: it has no deadline (streams may be
+		// long); the response head had one.
+		c.nc.SetReadDeadline(time.Time{})
+		c.readDeadline = time.Time{}
 	}
 	return resp, nil
 }

@@ -20,11 +20,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		start = p.now()
 	}
 	rc := http.NewResponseController(w)
-	if p.opts.WriteTimeout > 0 {
-		// Also replaces a deadline left by the previous request on this
-		// connection.
-		rc.SetWriteDeadline(wallStart.Add(p.opts.WriteTimeout))
+	var cc *clientConn
+	if r.ProtoMajor == 1 {
+		cc, _ = r.Context().Value(clientConnKey{}).(*clientConn)
 	}
+	p.armWriteDeadline(rc, cc, wallStart)
 	switch {
 	case t == nil:
 		plainError(w, http.StatusServiceUnavailable, "no route configured")
@@ -44,7 +44,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.fallbacks.Add(1)
 	}
 	upgrade := upgradeType(r)
-	x := &exchangeState{t: t, d: d, upgrade: upgrade, start: start, wallStart: wallStart}
+	x := &exchangeState{t: t, d: d, upgrade: upgrade, start: start, wallStart: wallStart, cc: cc}
 	if !p.prepareBody(w, r, rc, x) {
 		return
 	}
@@ -59,6 +59,7 @@ type exchangeState struct {
 	start   time.Time // on the injected clock
 	// wallStart is the real time the request arrived, for deadlines.
 	wallStart time.Time
+	cc        *clientConn // nil for HTTP/2
 	body      outBody
 	shield    bool // a failure on the canary may be retried on stable
 }
@@ -161,7 +162,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, rc *http.Respons
 	if be == x.d.be {
 		cookie = x.d.cookie
 	}
-	upErr, clientErr := p.copyResponse(w, rc, resp, cookie, x.wallStart)
+	upErr, clientErr := p.copyResponse(w, rc, x.cc, resp, cookie)
 	c.release(upErr == nil && clientErr == nil && !resp.Close, p.nowNano())
 	if record && clientErr == nil {
 		p.record(be.series[kind], x.start, upErr != nil || p.isErr(resp.StatusCode))
@@ -187,7 +188,7 @@ func (p *Proxy) try(ctx context.Context, be *backend, r *http.Request, x *exchan
 		u.inflight.Add(1)
 		var c *upConn
 		var resp *upResponse
-		c, resp, err = p.exchange(ctx, u, r, &x.body, x.upgrade)
+		c, resp, err = p.exchange(ctx, u, r, &x.body, x.upgrade, time.Time{})
 		if err == nil {
 			u.report(resp.StatusCode < 500, now)
 			return c, resp, u, nil
@@ -235,7 +236,7 @@ func (p *Proxy) exchangeFailed(w http.ResponseWriter, r *http.Request, err error
 
 // copyResponse writes the upstream's answer to the client. upErr is a
 // failure reading the upstream, clientErr one writing to the client.
-func (p *Proxy) copyResponse(w http.ResponseWriter, rc *http.ResponseController, resp *upResponse, cookie string, start time.Time) (upErr, clientErr error) {
+func (p *Proxy) copyResponse(w http.ResponseWriter, rc *http.ResponseController, cc *clientConn, resp *upResponse, cookie string) (upErr, clientErr error) {
 	h := w.Header()
 	listed := resp.Header["Connection"]
 	for k, vs := range resp.Header {
@@ -247,12 +248,9 @@ func (p *Proxy) copyResponse(w http.ResponseWriter, rc *http.ResponseController,
 	if cookie != "" {
 		h.Add("Set-Cookie", cookie)
 	}
-	// ServeHTTP set a write deadline; renew it when the upstream took a
-	// good part of it, and before every further chunk.
-	wt := p.opts.WriteTimeout
-	if now := time.Now(); wt > 0 && now.Sub(start) > wt/2 {
-		rc.SetWriteDeadline(now.Add(wt))
-	}
+	// ServeHTTP armed the write deadline; arm it again, as the upstream
+	// may have taken a good part of it, and before every further chunk.
+	p.armWriteDeadline(rc, cc, time.Now())
 	w.WriteHeader(resp.StatusCode)
 	stream := resp.ContentLength < 0
 	bp := bufPool.Get().(*[]byte)
@@ -261,8 +259,8 @@ func (p *Proxy) copyResponse(w http.ResponseWriter, rc *http.ResponseController,
 	for chunk := 0; ; chunk++ {
 		n, rerr := resp.Body.Read(buf)
 		if n > 0 {
-			if chunk > 0 && wt > 0 {
-				rc.SetWriteDeadline(time.Now().Add(wt))
+			if chunk > 0 {
+				p.armWriteDeadline(rc, cc, time.Now())
 			}
 			if _, err := w.Write(buf[:n]); err != nil {
 				return nil, err
@@ -284,6 +282,26 @@ func (p *Proxy) copyResponse(w http.ResponseWriter, rc *http.ResponseController,
 		h[http.TrailerPrefix+k] = vs
 	}
 	return nil, nil
+}
+
+// armWriteDeadline makes the client's write deadline fall between 3/4 of
+// WriteTimeout and WriteTimeout from now. On an HTTP/1 connection it touches
+// the connection only when the deadline in force is outside that range; the
+// deadline also outlives the handler, covering the server's final flush.
+func (p *Proxy) armWriteDeadline(rc *http.ResponseController, cc *clientConn, now time.Time) {
+	wt := p.opts.WriteTimeout
+	if wt <= 0 {
+		return
+	}
+	want := now.Add(wt)
+	if cc == nil {
+		rc.SetWriteDeadline(want)
+		return
+	}
+	if want.Sub(cc.writeDeadline) > min(wt/4, time.Second) {
+		rc.SetWriteDeadline(want)
+		cc.writeDeadline = want
+	}
 }
 
 func (p *Proxy) record(s *series, start time.Time, isErr bool) {

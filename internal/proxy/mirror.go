@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"time"
 )
 
 // Reasons a mirrored request was dropped.
@@ -66,6 +67,7 @@ func (p *Proxy) mirrorWorker() {
 func (p *Proxy) mirrorOne(j *mirrorJob) {
 	ctx, cancel := context.WithTimeout(context.Background(), p.opts.Mirror.Timeout)
 	defer cancel()
+	deadline, _ := ctx.Deadline()
 	start := p.now()
 	now := start.UnixNano()
 	u := j.be.pool.pick(now)
@@ -79,10 +81,11 @@ func (p *Proxy) mirrorOne(j *mirrorJob) {
 	}
 	u.inflight.Add(1)
 	defer u.inflight.Add(-1)
-	c, resp, err := p.exchange(ctx, u, j.req, &body, "")
+	c, resp, err := p.exchange(ctx, u, j.req, &body, "", deadline)
 	failed := err != nil
 	if err == nil {
 		_, cerr := io.Copy(io.Discard, &resp.Body)
+		c.setDeadline(time.Time{})
 		failed = p.isErr(resp.StatusCode)
 		c.release(cerr == nil && !resp.Close, p.nowNano())
 		u.report(resp.StatusCode < 500, now)

@@ -27,6 +27,17 @@ type upResponse struct {
 	Body  upBody
 }
 
+// buffered reports whether the whole body is already read off the socket.
+func (r *upResponse) buffered() bool {
+	switch r.Body.mode {
+	case bodyNone:
+		return true
+	case bodyLength:
+		return int64(r.Body.br.Buffered()) >= r.Body.left
+	}
+	return false
+}
+
 // bodyMode is how an upstream response body is delimited.
 type bodyMode uint8
 

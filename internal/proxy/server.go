@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"time"
 )
 
 // ListenConfig says where the proxy accepts traffic.
@@ -19,6 +20,15 @@ type ListenConfig struct {
 	CertFile string
 	KeyFile  string
 }
+
+// clientConn is per-connection state of an HTTP/1 client connection, where
+// requests come one at a time.
+type clientConn struct {
+	// writeDeadline is the write deadline in force (zero: none).
+	writeDeadline time.Time
+}
+
+type clientConnKey struct{}
 
 // server is one listener and the HTTP server on it.
 type server struct {
@@ -84,6 +94,9 @@ func (p *Proxy) newServer(cfg ListenConfig) (*server, error) {
 		MaxHeaderBytes:    p.opts.MaxHeaderBytes,
 		Protocols:         &protocols,
 		ErrorLog:          slog.NewLogLogger(p.log.Handler(), slog.LevelDebug),
+		ConnContext: func(ctx context.Context, _ net.Conn) context.Context {
+			return context.WithValue(ctx, clientConnKey{}, &clientConn{})
+		},
 	}
 	if cfg.CertFile != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.CertFile, cfg.KeyFile)

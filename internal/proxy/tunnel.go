@@ -58,11 +58,7 @@ func (ts *tunnels) wait(ctx context.Context) {
 // client's connection, relays the 101 answer, and copies bytes both ways
 // until either side closes.
 func (p *Proxy) tunnel(w http.ResponseWriter, resp *upResponse, c *upConn) {
-	if c.stop != nil && !c.stop() {
-		c.nc.Close()
-		return
-	}
-	c.stop = nil
+	c.setDeadline(time.Time{})
 	cc, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		c.nc.Close()
