@@ -44,9 +44,6 @@ type errDial struct{ err error }
 func (e errDial) Error() string { return e.err.Error() }
 func (e errDial) Unwrap() error { return e.err }
 
-// aLongTimeAgo is a deadline that makes blocked reads and writes return.
-var aLongTimeAgo = time.Unix(1, 0)
-
 // conn returns an idle connection to u, or a new one.
 func (u *upstream) conn(ctx context.Context, now int64) (*upConn, error) {
 	opts := &u.p.opts

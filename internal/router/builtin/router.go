@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -36,16 +37,19 @@ type Options struct {
 }
 
 // Router applies routes to built-in proxies, one per rollout. It is safe for
-// concurrent use.
+// concurrent use; calls for different rollouts do not wait for each other.
 type Router struct {
 	opts Options
 
-	mu      sync.Mutex
+	mu      sync.Mutex // guards entries, not what they hold
 	entries map[string]*entry
 }
 
+// entry is one rollout's proxy. mu serialises Apply and Remove on it.
 type entry struct {
-	p       *proxy.Proxy
+	mu      sync.Mutex
+	p       atomic.Pointer[proxy.Proxy]
+	removed bool
 	route   rollout.Route
 	traffic rollout.Traffic
 }
@@ -56,6 +60,34 @@ func New(opts Options) *Router {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Router{opts: opts, entries: map[string]*entry{}}
+}
+
+// lock returns the rollout's entry, created if need be, locked.
+func (r *Router) lock(name string) *entry {
+	for {
+		r.mu.Lock()
+		e, ok := r.entries[name]
+		if !ok {
+			e = &entry{}
+			r.entries[name] = e
+		}
+		r.mu.Unlock()
+		e.mu.Lock()
+		if !e.removed {
+			return e
+		}
+		e.mu.Unlock() // removed meanwhile: take the next one
+	}
+}
+
+// drop forgets e if it is still the rollout's entry.
+func (r *Router) drop(name string, e *entry) {
+	r.mu.Lock()
+	if r.entries[name] == e {
+		delete(r.entries, name)
+	}
+	r.mu.Unlock()
+	e.removed = true
 }
 
 // Apply makes route the rollout's routing. The first call starts the
@@ -71,15 +103,17 @@ func (r *Router) Apply(ctx context.Context, name string, t rollout.Traffic, rout
 	if err := table.Validate(); err != nil {
 		return fmt.Errorf("builtin router: rollout %q: route generation %d: %w", name, route.Generation, err)
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	e, ok := r.entries[name]
-	if !ok {
+	e := r.lock(name)
+	defer e.mu.Unlock()
+	p := e.p.Load()
+	if p == nil {
 		p, err := r.start(ctx, name, table, lc)
 		if err != nil {
+			r.drop(name, e)
 			return err
 		}
-		r.entries[name] = &entry{p: p, route: route, traffic: t}
+		e.p.Store(p)
+		e.route, e.traffic = route, t
 		return nil
 	}
 	if route.Generation < e.route.Generation {
@@ -87,11 +121,11 @@ func (r *Router) Apply(ctx context.Context, name string, t rollout.Traffic, rout
 	}
 	// The listener moves first: it is the step that can still fail, and a
 	// failed Apply must change nothing.
-	if err := e.p.Listen(ctx, lc); err != nil {
+	if err := p.Listen(ctx, lc); err != nil {
 		return fmt.Errorf("builtin router: rollout %q: %w", name, err)
 	}
 	e.traffic = t
-	if _, err := e.p.Update(table); err != nil {
+	if _, err := p.Update(table); err != nil {
 		return fmt.Errorf("builtin router: rollout %q: %w", name, err)
 	}
 	e.route = route
@@ -121,9 +155,14 @@ func (r *Router) start(ctx context.Context, name string, table proxy.Table, lc p
 // rollout has no proxy.
 func (r *Router) Current(_ context.Context, name string) (rollout.Route, bool, error) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	e, ok := r.entries[name]
+	r.mu.Unlock()
 	if !ok {
+		return rollout.Route{}, false, nil
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.removed || e.p.Load() == nil {
 		return rollout.Route{}, false, nil
 	}
 	return e.route, true, nil
@@ -135,12 +174,21 @@ func (r *Router) Current(_ context.Context, name string) (rollout.Route, bool, e
 func (r *Router) Remove(ctx context.Context, name string) error {
 	r.mu.Lock()
 	e, ok := r.entries[name]
-	delete(r.entries, name)
 	r.mu.Unlock()
 	if !ok {
 		return nil
 	}
-	if err := e.p.Close(ctx); err != nil {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.removed {
+		return nil
+	}
+	r.drop(name, e)
+	p := e.p.Load()
+	if p == nil {
+		return nil
+	}
+	if err := p.Close(ctx); err != nil {
 		return fmt.Errorf("builtin router: remove rollout %q: %w", name, err)
 	}
 	return nil
@@ -149,12 +197,13 @@ func (r *Router) Remove(ctx context.Context, name string) error {
 // Proxy returns the rollout's proxy, for the built-in provider.
 func (r *Router) Proxy(name string) (*proxy.Proxy, bool) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	e, ok := r.entries[name]
+	r.mu.Unlock()
 	if !ok {
 		return nil, false
 	}
-	return e.p, true
+	p := e.p.Load()
+	return p, p != nil
 }
 
 // Close removes every rollout's proxy.

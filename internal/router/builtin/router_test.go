@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -170,4 +171,34 @@ func TestListenChangeMovesProxy(t *testing.T) {
 	if got := fetch(t, second, nil); got != "v1" {
 		t.Errorf("new listener: got %q", got)
 	}
+}
+
+func TestConcurrentRollouts(t *testing.T) {
+	ctx := context.Background()
+	r := New(Options{})
+	defer r.Close(ctx)
+	v1 := upstream(t, "v1")
+	var wg sync.WaitGroup
+	for _, name := range []string{"a", "b", "c", "d"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for gen := range 20 {
+				route := rollout.Route{Generation: int64(gen), Stable: rollout.Backend{Version: "v1", Upstreams: []string{v1}}}
+				if err := r.Apply(ctx, name, rollout.Traffic{Listen: "127.0.0.1:0"}, route); err != nil {
+					t.Errorf("%s: %v", name, err)
+					return
+				}
+				if gen == 10 {
+					if err := r.Remove(ctx, name); err != nil {
+						t.Errorf("%s: remove: %v", name, err)
+					}
+				}
+			}
+			if cur, ok, _ := r.Current(ctx, name); !ok || cur.Generation != 19 {
+				t.Errorf("%s: Current = generation %d (%v), want 19", name, cur.Generation, ok)
+			}
+		}()
+	}
+	wg.Wait()
 }
