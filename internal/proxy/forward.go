@@ -42,6 +42,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	d := t.route(r, start.UnixNano(), p.opts.Rand)
 	if d.fallback {
 		p.fallbacks.Add(1)
+		if !p.canaryDown.Swap(true) {
+			p.log.Warn("canary has no healthy upstream: its share goes to stable", "canary", t.canary.version)
+		}
+	} else if d.be == t.canary && p.canaryDown.Load() && p.canaryDown.Swap(false) {
+		p.log.Info("canary has a healthy upstream again", "canary", t.canary.version)
 	}
 	upgrade := upgradeType(r)
 	x := &exchangeState{t: t, d: d, upgrade: upgrade, start: start, wallStart: wallStart, cc: cc}

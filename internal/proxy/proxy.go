@@ -207,6 +207,7 @@ type Proxy struct {
 
 	// counters reported as metrics
 	fallbacks     atomic.Int64
+	canaryDown    atomic.Bool // for logging the fallback's start and end once
 	shieldRetries atomic.Int64
 	shieldFailed  atomic.Int64
 	ejections     atomic.Int64
