@@ -12,6 +12,15 @@ import (
 // version's upstreams. The proxy only ever connects to the upstreams of its
 // table: the request's own URL and Host never choose where it goes.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var cc *clientConn
+	if r.ProtoMajor == 1 {
+		cc, _ = r.Context().Value(clientConnKey{}).(*clientConn)
+	}
+	p.serve(w, r, cc)
+}
+
+// serve is ServeHTTP with the client connection's state (nil for HTTP/2).
+func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, cc *clientConn) {
 	t := p.table.Load()
 	// Deadlines run on real time; measurements on the injected clock.
 	wallStart := time.Now()
@@ -20,10 +29,6 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		start = p.now()
 	}
 	rc := http.NewResponseController(w)
-	var cc *clientConn
-	if r.ProtoMajor == 1 {
-		cc, _ = r.Context().Value(clientConnKey{}).(*clientConn)
-	}
 	p.armWriteDeadline(rc, cc, wallStart)
 	switch {
 	case t == nil:

@@ -53,12 +53,17 @@ func seeded(seed uint64) func() uint64 {
 	}
 }
 
+// netHTTPServer makes startProxy serve plain HTTP/1 with net/http's server
+// (see TestWithNetHTTPServer); tests do not run in parallel.
+var netHTTPServer bool
+
 // startProxy starts a proxy on a free loopback port with the given table.
 func startProxy(t *testing.T, opts Options, table Table) (*Proxy, string) {
 	t.Helper()
 	if opts.Name == "" {
 		opts.Name = "test"
 	}
+	opts.NetHTTPServer = opts.NetHTTPServer || netHTTPServer
 	p, err := New(opts)
 	if err != nil {
 		t.Fatalf("New: %v", err)

@@ -33,8 +33,9 @@ type clientConnKey struct{}
 // server is one listener and the HTTP server on it.
 type server struct {
 	cfg  ListenConfig
-	hs   *http.Server
 	ln   net.Listener
+	h1   *h1Server // plain HTTP/1.x; or:
+	hs   *http.Server
 	done chan struct{}
 }
 
@@ -59,7 +60,7 @@ func (p *Proxy) Listen(ctx context.Context, cfg ListenConfig) error {
 	}
 	p.srv = s
 	p.mu.Unlock()
-	p.log.Info("listening", "addr", s.ln.Addr().String(), "tls", cfg.CertFile != "")
+	p.log.Info("listening", "addr", s.ln.Addr().String(), "tls", cfg.CertFile != "", "h2c", p.opts.H2C)
 	if old != nil {
 		return old.shutdown(ctx)
 	}
@@ -82,6 +83,13 @@ func (p *Proxy) newServer(cfg ListenConfig) (*server, error) {
 	}
 	if (cfg.CertFile == "") != (cfg.KeyFile == "") {
 		return nil, fmt.Errorf("proxy %q: listen %s: TLS needs both a certificate file and a key file", p.opts.Name, cfg.Addr)
+	}
+	if cfg.CertFile == "" && !p.opts.H2C && !p.opts.NetHTTPServer {
+		ln, err := net.Listen("tcp", cfg.Addr)
+		if err != nil {
+			return nil, fmt.Errorf("proxy %q: listen: %w", p.opts.Name, err)
+		}
+		return &server{cfg: cfg, ln: ln, h1: newH1Server(p, ln)}, nil
 	}
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
@@ -129,6 +137,9 @@ func (p *Proxy) newServer(cfg ListenConfig) (*server, error) {
 // shutdown stops accepting, waits for requests in flight until ctx is done,
 // then closes the remaining connections.
 func (s *server) shutdown(ctx context.Context) error {
+	if s.h1 != nil {
+		return s.h1.shutdown(ctx)
+	}
 	err := s.hs.Shutdown(ctx)
 	if err != nil {
 		s.hs.Close()

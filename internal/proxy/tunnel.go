@@ -77,15 +77,19 @@ func (p *Proxy) tunnel(w http.ResponseWriter, resp *upResponse, c *upConn) {
 	if err := brw.Flush(); err != nil {
 		return
 	}
-	errc := make(chan error, 1)
+	// Whichever direction ends first ends both: closing the connections
+	// is the only way to stop the other copy.
+	done := make(chan struct{})
 	go func() {
 		// Bytes the client sent after its request are in brw's buffer.
-		_, err := io.Copy(c.nc, brw.Reader)
-		errc <- err
+		io.Copy(c.nc, brw.Reader)
+		cc.Close()
+		c.nc.Close()
+		close(done)
 	}()
 	// Bytes the upstream sent after its 101 are in c.br's buffer.
 	io.Copy(cc, c.br)
 	cc.Close()
 	c.nc.Close()
-	<-errc
+	<-done
 }
