@@ -28,8 +28,10 @@ for tool in go haproxy nginx wrk; do
 done
 
 UP1=$((BASE_PORT + 1)) UP2=$((BASE_PORT + 2))
-declare -A PORT=([aviary]=$((BASE_PORT + 10)) [haproxy]=$((BASE_PORT + 11)) [nginx]=$((BASE_PORT + 12)))
-PROXIES=(aviary haproxy nginx)
+declare -A PORT=([aviary]=$((BASE_PORT + 10)) [haproxy]=$((BASE_PORT + 11)) [nginx]=$((BASE_PORT + 12)) [aviary-nethttp]=$((BASE_PORT + 13)))
+# aviary-nethttp is aviary's proxy behind net/http's server (as for TLS and
+# h2c listeners), for scale.
+PROXIES=(aviary haproxy nginx aviary-nethttp)
 declare -A PID=()
 PIDS=()
 
@@ -49,6 +51,9 @@ PIDS+=($!)
 
 "$OUT/proxybench" -listen 127.0.0.1:${PORT[aviary]} -stable http://127.0.0.1:$UP1 -canary http://127.0.0.1:$UP2 -weight 10 >"$OUT/aviary.log" 2>&1 &
 PID[aviary]=$!
+PIDS+=($!)
+"$OUT/proxybench" -nethttp -listen 127.0.0.1:${PORT[aviary-nethttp]} -stable http://127.0.0.1:$UP1 -canary http://127.0.0.1:$UP2 -weight 10 >"$OUT/aviary-nethttp.log" 2>&1 &
+PID[aviary-nethttp]=$!
 PIDS+=($!)
 
 cat >"$OUT/haproxy.cfg" <<EOF
@@ -146,7 +151,8 @@ RESULTS=$OUT/results.tsv
 echo "round proxy req/s p50_ms p99_ms cpu_us_per_req errors"
 for round in $(seq "$ROUNDS"); do
 	# Rotate the order so no proxy always runs first or last.
-	order=("${PROXIES[@]:$(((round - 1) % 3))}" "${PROXIES[@]:0:$(((round - 1) % 3))}")
+	k=$(((round - 1) % ${#PROXIES[@]}))
+	order=("${PROXIES[@]:$k}" "${PROXIES[@]:0:$k}")
 	for p in "${order[@]}"; do
 		before=$(cpu_ticks "${PID[$p]}")
 		wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency "http://127.0.0.1:${PORT[$p]}/" >"$OUT/wrk-$p-$round.txt"
@@ -169,8 +175,8 @@ awk -F'\t' '
 	END {
 		h = "haproxy"
 		printf "| proxy | req/s | p50 ms | p99 ms | CPU µs/req |\n|---|---|---|---|---|\n"
-		split("aviary haproxy nginx", names, " ")
-		for (i = 1; i <= 3; i++) {
+		split("aviary haproxy nginx aviary-nethttp", names, " ")
+		for (i = 1; i <= 4; i++) {
 			p = names[i]; k = n[p]
 			printf "| %s | %.0f (%.2fx) | %.3f (%.2fx) | %.3f (%.2fx) | %.1f (%.2fx) |\n", p,
 				rps[p]/k, rps[p]/rps[h], p50[p]/k, p50[p]/p50[h], p99[p]/k, p99[p]/p99[h], cpu[p]/k, cpu[p]/cpu[h]

@@ -22,6 +22,7 @@ func main() {
 	canary := flag.String("canary", "", "canary upstream URLs, comma-separated (empty: no canary)")
 	weight := flag.Int("weight", 10, "percent of requests sent to the canary")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	netHTTP := flag.Bool("nethttp", false, "serve with net/http's server instead of the proxy's HTTP/1 server")
 	flag.Parse()
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
@@ -34,17 +35,17 @@ func main() {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	if err := run(*listen, *stable, *canary, *weight); err != nil {
+	if err := run(*listen, *stable, *canary, *weight, *netHTTP); err != nil {
 		fmt.Fprintln(os.Stderr, "proxybench:", err)
 		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
 
-func run(listen, stable, canary string, weight int) error {
+func run(listen, stable, canary string, weight int, netHTTP bool) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	p, err := proxy.New(proxy.Options{Name: "bench"})
+	p, err := proxy.New(proxy.Options{Name: "bench", NetHTTPServer: netHTTP})
 	if err != nil {
 		return err
 	}
