@@ -173,9 +173,12 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, rc *http.Respons
 		cookie = x.d.cookie
 	}
 	upErr, clientErr := p.copyResponse(w, rc, x.cc, resp, cookie)
-	c.release(upErr == nil && clientErr == nil && !resp.Close, p.nowNano())
+	// resp lives in the connection: once released, another request may
+	// reuse it.
+	status, reusable := resp.StatusCode, upErr == nil && clientErr == nil && !resp.Close
+	c.release(reusable, p.nowNano())
 	if record && clientErr == nil {
-		p.record(be.series[kind], x.start, upErr != nil || p.isErr(resp.StatusCode))
+		p.record(be.series[kind], x.start, upErr != nil || p.isErr(status))
 	}
 	if upErr != nil || clientErr != nil {
 		// The status line is out: the only way left to tell the client the

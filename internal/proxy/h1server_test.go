@@ -29,6 +29,7 @@ func TestWithNetHTTPServer(t *testing.T) {
 		"shield":        TestShieldRetriesIdempotentCanaryFailures,
 		"h1 semantics":  TestHTTP1Semantics,
 		"split weights": TestWeightedSplitOverSockets,
+		"idle":          TestIdleConnectionsAreClosed,
 	} {
 		t.Run(name, test)
 	}
@@ -144,5 +145,27 @@ func TestHTTP1Semantics(t *testing.T) {
 				t.Errorf("status %s, want %s", rs[0].Status, tc.status)
 			}
 		})
+	}
+}
+
+func TestIdleConnectionsAreClosed(t *testing.T) {
+	up := newTestUpstream(t, "v1")
+	_, addr := startProxy(t, Options{IdleTimeout: 200 * time.Millisecond}, Table{Generation: 1, Stable: Backend{Version: "v1", Upstreams: []string{up.URL()}}})
+	conn, err := net.Dial("tcp", strings.TrimPrefix(addr, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.ReadAll(resp.Body)
+	// Then nothing: the proxy closes the idle connection.
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Errorf("idle connection: read %v, want EOF from the proxy closing it", err)
 	}
 }

@@ -86,9 +86,11 @@ func (p *Proxy) mirrorOne(j *mirrorJob) {
 	if err == nil {
 		_, cerr := io.Copy(io.Discard, &resp.Body)
 		c.setDeadline(time.Time{})
-		failed = p.isErr(resp.StatusCode)
+		// resp lives in the connection: read it before releasing that.
+		status := resp.StatusCode
 		c.release(cerr == nil && !resp.Close, p.nowNano())
-		u.report(resp.StatusCode < 500, now)
+		failed = p.isErr(status)
+		u.report(status < 500, now)
 	} else {
 		u.report(false, now)
 	}

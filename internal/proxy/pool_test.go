@@ -269,3 +269,28 @@ func TestShieldRetriesIdempotentCanaryFailures(t *testing.T) {
 		t.Errorf("shield retries = %d, want 2", got)
 	}
 }
+
+func TestMirrorQueueBound(t *testing.T) {
+	stable, canary := newTestUpstream(t, "v1"), newTestUpstream(t, "v2")
+	release := make(chan struct{})
+	canary.setHandler(func(w http.ResponseWriter, r *http.Request) { <-release })
+	tb := twoVersions(stable, canary, 0)
+	tb.MirrorPercent = 100
+	p, addr := startProxy(t, Options{Mirror: MirrorOptions{Queue: 1, Workers: 1}}, tb)
+	c := newClient()
+	for range 5 {
+		// The live requests never wait for their shadow copies.
+		if st, v := get(t, c, addr+"/", nil); st != 200 || v != "v1" {
+			t.Fatalf("got %d from %s, want 200 from v1", st, v)
+		}
+	}
+	// One copy is with the blocked worker, at most one waits in the queue.
+	dropped := p.mirrorDropped[dropQueueFull].Load()
+	if dropped < 3 || dropped > 4 {
+		t.Errorf("dropped %d copies for a full queue, want 3 or 4", dropped)
+	}
+	close(release)
+	eventually(t, "the queued copies to be sent", func() bool {
+		return measure(t, p, "v2", RoleCanary, KindMirrored).Requests == 5-dropped
+	})
+}
