@@ -283,4 +283,3 @@ func TestTargetFor(t *testing.T) {
 		})
 	}
 }
-
