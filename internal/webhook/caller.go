@@ -224,11 +224,16 @@ func (c *Caller) Call(ctx context.Context, r Request) rollout.HookResult {
 	defer cancel()
 	deadline, _ := ctx.Deadline()
 
+	// The hook's URL is not a secret of the spec, but it may carry a
+	// token, and a receiver may quote it: keep it out of results too.
+	red := secret.NewRedactor()
+	red.Add(r.Hook.URL)
 	var a attempt
 	n := 0
 	for {
 		n++
 		a = c.try(ctx, r.Hook.URL, key, body, n)
+		a.excerpt = red.String(a.excerpt)
 		if !a.retryable() || n >= c.retry.Attempts || ctx.Err() != nil {
 			break
 		}
