@@ -281,9 +281,6 @@ func (g *Generator) client(allowed map[string]bool, insecure bool) *http.Client 
 	}
 }
 
-// ErrNotAllowed: a run tried to reach an address outside its target.
-var ErrNotAllowed = errors.New("not one of the load target's addresses")
-
 func guard(allowed map[string]bool, addr string) error {
 	if !allowed[addr] {
 		return fmt.Errorf("dial %s: %w", addr, ErrNotAllowed)

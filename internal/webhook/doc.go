@@ -52,13 +52,14 @@
 // core hears back within the timeout (plus scheduling slack). An attempt gets
 // whatever is left of it. Connection errors, 5xx and 429 answers are retried
 // with exponential back-off and jitter, at most Retry.Attempts times in all
-// and only while the pause leaves time for another attempt (a 429's
-// Retry-After is honoured when it fits). Any other answer is final: 2xx is
-// yes; 3xx (redirects are not followed), and 4xx other than 429 are a
-// definite no. The result's Message says what happened — "200 OK",
+// and only while the pause leaves a tenth of the timeout to try again in
+// (the Retry-After of a 429 or 503 is honoured when it fits, and ends the
+// call when it does not). Any other answer is final: 2xx is yes; 3xx
+// (redirects are not followed) and 4xx other than 429 are a definite no.
+// The result's Message says what happened — "200 OK",
 // "503 Service Unavailable after 3 attempts: <start of the body>",
 // "timeout after 10s", "connection refused after 3 attempts" — and never
-// contains the URL or a secret.
+// contains a secret, the hook's URL or the underlying error's quote of it.
 //
 // # Concurrency
 //

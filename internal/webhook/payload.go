@@ -4,7 +4,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -96,14 +95,6 @@ func mac(secret []byte, timestamp string, body []byte) []byte {
 	m.Write(body)
 	return m.Sum(nil)
 }
-
-// Errors of Verify.
-var (
-	ErrNoSignature  = errors.New("no signature")
-	ErrBadSignature = errors.New("signature does not match")
-	ErrBadTimestamp = errors.New("bad timestamp")
-	ErrStale        = errors.New("timestamp too far from now")
-)
 
 // Verify checks a call as a receiver gets it: timestamp and signature are
 // the X-Aviary-Timestamp and X-Aviary-Signature header values, body the
