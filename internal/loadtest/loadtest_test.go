@@ -154,7 +154,7 @@ func TestMaxInFlight(t *testing.T) {
 	}))
 	defer srv.Close()
 	defer close(done)
-	g := New(Options{MaxInFlight: 2, RequestTimeout: 300 * time.Millisecond})
+	g := New(Options{MaxInFlight: 2, RequestTimeout: time.Second})
 	r, err := g.Start(t.Context(), rollout.Load{RPS: 50}, Target{Origins: []string{srv.URL}}, 200*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
