@@ -84,7 +84,9 @@ func (w *world) state(t time.Time) (rate float64, stable, canary Behaviour, miss
 
 // measure draws the traffic of [start, end) second by second. Seconds whose
 // data went missing are left out unless served is set (to count what the
-// versions served rather than what was measured).
+// versions served rather than what was measured); served counts requests
+// and errors only, and skips the latencies, which are drawn after the
+// counts from each second's stream, so the counts are the same.
 func (w *world) measure(start, end time.Time, served bool) window {
 	win := window{missing: true}
 	win.canary.buckets, win.stable.buckets = map[int]float64{}, map[int]float64{}
@@ -97,8 +99,9 @@ func (w *world) measure(start, end time.Time, served bool) window {
 		win.missing = false
 		share := w.canaryShare(t)
 		sec := uint64(t.Sub(w.t0) / time.Second)
-		w.serve(&win.canary, canary, rate*dt*share, rand.New(rand.NewPCG(w.seed, sec*2+1)))
-		w.serve(&win.stable, stable, rate*dt*(1-share), rand.New(rand.NewPCG(w.seed, sec*2)))
+		cf, sf := w.noise(t)
+		w.serve(&win.canary, canary, cf, rate*dt*share, rand.New(rand.NewPCG(w.seed, sec*2+1)), served)
+		w.serve(&win.stable, stable, sf, rate*dt*(1-share), rand.New(rand.NewPCG(w.seed, sec*2)), served)
 	}
 	_, _, _, _, win.outage = w.state(end)
 	return win
@@ -108,14 +111,20 @@ func (w *world) measure(start, end time.Time, served bool) window {
 // rest of the second's requests are represented by weighting the draws.
 const maxLatencySamples = 200
 
-func (w *world) serve(s *sample, b Behaviour, mean float64, r *rand.Rand) {
+// serve draws one second of a version's traffic: its requests, their
+// errors (at the behaviour's error rate times the noise factor, at most 1)
+// and, unless countsOnly, their latencies.
+func (w *world) serve(s *sample, b Behaviour, factor, mean float64, r *rand.Rand, countsOnly bool) {
 	n := poisson(r, mean)
 	if n == 0 {
 		return
 	}
 	s.requests += n
 	if b.ErrorRate != nil {
-		s.errors += binomial(r, n, float64(*b.ErrorRate))
+		s.errors += binomial(r, n, min(1, float64(*b.ErrorRate)*factor))
+	}
+	if countsOnly {
+		return
 	}
 	lat := defaultLatency
 	if b.Latency != nil {
@@ -132,6 +141,34 @@ func (w *world) serve(s *sample, b Behaviour, mean float64, r *rand.Rand) {
 		}
 		s.buckets[bucketOf(x)] += weight
 	}
+}
+
+// noiseSalt separates the noise's random streams from the traffic's.
+const noiseSalt = 0x6e6f697365
+
+// noise returns the factors multiplying the canary's and the stable's error
+// rates at t: 1 without noise. Each period's factors come from a stream of
+// their own, so the traffic's draws do not change when noise is added.
+func (w *world) noise(t time.Time) (canary, stable float64) {
+	n := w.sc.Noise
+	if n == nil {
+		return 1, 1
+	}
+	period := n.period()
+	k := uint64(t.Sub(w.t0) / period)
+	draw := func(stream uint64) float64 {
+		r := rand.New(rand.NewPCG(w.seed^noiseSalt, k*2+stream))
+		f := 1 + float64(n.Spread)*(2*r.Float64()-1)
+		if r.Float64() < float64(n.Bursts) {
+			f *= n.BurstFactor
+		}
+		return max(0, f)
+	}
+	stable = draw(0)
+	if n.Independent {
+		return draw(1), stable
+	}
+	return stable, stable
 }
 
 // Latency buckets are log-scale, 64 per doubling from 1µs: any quantile
