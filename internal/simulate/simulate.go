@@ -101,7 +101,7 @@ type sim struct {
 	st       rollout.Status
 	now      time.Time
 	applied  int64
-	series   map[string][]analysis.Interval
+	trackers map[string]*analysis.Tracker // each metric's judge over the run
 	res      Result
 	finished bool
 	runStart time.Time
@@ -133,10 +133,10 @@ func Run(m rollout.Manifest, sc Scenario, opt Options) (Result, error) {
 	}
 	s := &sim{
 		spec: m.Spec, sc: sc, now: Epoch,
-		w:      &world{sc: sc, seed: opt.Seed, t0: Epoch},
-		series: map[string][]analysis.Interval{},
-		res:    Result{Rollout: m.Metadata.Name, Seed: opt.Seed, Stable: stable, Canary: m.Spec.Version},
-		policy: policy,
+		w:        &world{sc: sc, seed: opt.Seed, t0: Epoch},
+		trackers: map[string]*analysis.Tracker{},
+		res:      Result{Rollout: m.Metadata.Name, Seed: opt.Seed, Stable: stable, Canary: m.Spec.Version},
+		policy:   policy,
 	}
 	if policy == PolicyThreshold {
 		s.res.Policy = policy
@@ -290,8 +290,13 @@ func (s *sim) checks(rc rollout.RunChecks) *rollout.CheckResults {
 		} else if iv, err := s.interval(m, win, rc); err != nil {
 			r = analysis.Result{Metric: m.Name, Verdict: analysis.Error, CanaryCount: -1, Reason: fmt.Sprintf("%s: %v", m.Name, err)}
 		} else {
-			s.series[m.Name] = append(s.series[m.Name], iv)
-			r = analysis.Judge(m.Name, m.Criteria, s.series[m.Name])
+			tr := s.trackers[m.Name]
+			if tr == nil {
+				tr = analysis.NewTracker(m.Name, m.Criteria)
+				s.trackers[m.Name] = tr
+			}
+			r = tr.Add(iv) // what analysis.Judge gives for the series so far
+
 			if s.policy == PolicyThreshold && r.Verdict == analysis.Inconclusive {
 				r.Verdict = analysis.Fail
 				r.Reason += " (the threshold policy counts a minute without data as failed)"
