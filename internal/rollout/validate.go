@@ -484,22 +484,37 @@ func (v *validator) vars(path string, vars map[string]string) {
 // template parses a template and runs it on sample data, so that a typo in
 // a field name is found now; it returns the sample output.
 func (v *validator) template(path, text string, vars map[string]string) (string, bool) {
-	t, err := template.New(path).Option("missingkey=error").Parse(text)
+	t, err := template.New("t").Option("missingkey=error").Parse(text)
 	if err != nil {
-		v.add(path, "not a valid template: %s", strings.TrimPrefix(err.Error(), "template: "))
+		v.add(path, "not a valid template: %s", templateError(err))
 		return "", false
 	}
 	sample := Query{Rollout: "web", Version: "v2", Role: RoleCanary, Start: time.Unix(1767225600, 0), End: time.Unix(1767225630, 0)}
 	var b strings.Builder
 	if err := t.Execute(&b, TemplateData(sample, vars)); err != nil {
-		msg := strings.TrimPrefix(err.Error(), "template: ")
-		if strings.Contains(msg, "map has no entry for key") {
-			msg += fmt.Sprintf(" (templates may use %s and the metric's vars)", strings.Join(TemplateFields, ", "))
+		msg := templateError(err)
+		if _, key, ok := strings.Cut(msg, "map has no entry for key "); ok {
+			msg = fmt.Sprintf("unknown field %s (templates may use %s and the metric's vars)", key, strings.Join(TemplateFields, ", "))
 		}
 		v.add(path, "%s", msg)
 		return "", false
 	}
 	return b.String(), true
+}
+
+// templateError drops text/template's own prefixes: "template: t:1:44:
+// executing "t" at <.X>: ..." becomes "...".
+func templateError(err error) string {
+	msg := strings.TrimPrefix(err.Error(), "template: t:")
+	if i := strings.Index(msg, ": executing "); i >= 0 {
+		if j := strings.Index(msg[i:], ">: "); j >= 0 {
+			return msg[i+j+3:]
+		}
+	}
+	if line, rest, ok := strings.Cut(msg, ": "); ok {
+		return "line " + line + ": " + rest
+	}
+	return msg
 }
 
 func (v *validator) auth(path string, a *HTTPAuth) {
