@@ -22,6 +22,7 @@ import (
 	"runtime/pprof"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -132,6 +133,8 @@ func main() {
 	workers := flag.Int("workers", runtime.GOMAXPROCS(0), "cells simulated at once")
 	check := flag.Bool("check", false, "exit 1 when a target of the default analysis is missed")
 	profile := flag.String("cpuprofile", "", "write a CPU profile to this file")
+	only := flag.String("only", "", "only the scenarios whose name contains this text")
+	rate := flag.Float64("rate", 0, "only this canary traffic (requests per minute)")
 	flag.Parse()
 	if *profile != "" {
 		f, err := os.Create(*profile)
@@ -146,7 +149,7 @@ func main() {
 		*runs = 40
 	}
 	start := time.Now()
-	cells := study(*runs, *workers)
+	cells := study(*runs, *workers, *only, *rate)
 	missed := report(os.Stdout, cells, *runs)
 	fmt.Fprintf(os.Stderr, "%d cells x %d runs in %s\n", len(cells), *runs, time.Since(start).Round(time.Second))
 	if *check && missed > 0 {
@@ -157,14 +160,20 @@ func main() {
 
 // study runs every cell. Run i of every cell uses seed i, so the two
 // policies see the same traffic, second by second.
-func study(runs, workers int) []*cell {
+func study(runs, workers int, only string, rate float64) []*cell {
 	m := manifest()
 	if errs := m.Validate(); len(errs) > 0 {
 		panic(errs)
 	}
 	var cells []*cell
 	for _, sc := range scenarios {
+		if !strings.Contains(sc.name, only) {
+			continue
+		}
 		for _, pm := range canaryPerMinute {
+			if rate != 0 && pm != rate {
+				continue
+			}
 			for _, p := range simulate.Policies {
 				cells = append(cells, &cell{sc: sc, perMinute: pm, policy: p, out: make([]outcome, runs)})
 			}
@@ -321,13 +330,14 @@ func report(w io.Writer, cells []*cell, runs int) int {
 
 // targets checks the targets for the default analysis.
 func targets(w io.Writer, cells []*cell) int {
-	find := func(name string, pm float64) summary {
+	find := func(name string, pm float64) (summary, bool) {
 		for _, c := range cells {
 			if c.sc.name == name && c.perMinute == pm && c.policy == simulate.PolicyAviary {
-				return summarize(c)
+				return summarize(c), true
 			}
 		}
-		panic("no cell " + name)
+		fmt.Fprintf(w, "- not run: %s at %s req/min (filtered out)\n", name, fmtRate(pm))
+		return summary{}, false
 	}
 	missed := 0
 	line := func(ok bool, format string, args ...any) {
@@ -348,15 +358,21 @@ func targets(w io.Writer, cells []*cell) int {
 			}
 		}
 	}
-	line(worst <= 0.01, "false rollback rate <= 1%% in every healthy cell (the limit row aside): worst %s (%s at %s req/min)", pct(worst), worstName, fmtRate(worstPM))
-	q := find("healthy, 0.5% errors", 0.6)
-	line(q.failed == 0 && q.promoted == 0, "at 0.6 req/min the quiet canary waits or pauses: %s paused, %s rolled back, %s promoted", pctOf(q.paused, q.n), pctOf(q.failed, q.n), pctOf(q.promoted, q.n))
-	r := find("errors 0.1% → 0.5%", 300)
-	line(r.rate >= 0.95, "a 0.5%% error regression at 300 req/min detected in >= 95%% of runs: %s", fmtProp(r))
-	b := find("errors 0.1% → 10%", 300)
-	line(b.detectMed <= 2*time.Minute && b.errMed <= 40 && b.rate >= 0.5, "10%% errors at 300 req/min rolled back within 2 minutes with at most 40 canary errors (median): %s rolled back, median %s and %s errors", pct(b.rate), fmtDur(b.detectMed), g(b.errMed))
-	l := find("latency: 2.5% of requests +300ms", 300)
-	line(l.rate >= 0.90, "the tail latency regression detected in >= 90%% of runs (300 req/min): %s", fmtProp(l))
+	if worstName != "" {
+		line(worst <= 0.01, "false rollback rate <= 1%% in every healthy cell (the limit row aside): worst %s (%s at %s req/min)", pct(worst), worstName, fmtRate(worstPM))
+	}
+	if q, ok := find("healthy, 0.5% errors", 0.6); ok {
+		line(q.failed == 0 && q.promoted == 0, "at 0.6 req/min the quiet canary waits or pauses: %s paused, %s rolled back, %s promoted", pctOf(q.paused, q.n), pctOf(q.failed, q.n), pctOf(q.promoted, q.n))
+	}
+	if r, ok := find("errors 0.1% → 0.5%", 300); ok {
+		line(r.rate >= 0.95, "a 0.5%% error regression at 300 req/min detected in >= 95%% of runs: %s", fmtProp(r))
+	}
+	if b, ok := find("errors 0.1% → 10%", 300); ok {
+		line(b.detectMed <= 2*time.Minute && b.errMed <= 40 && b.rate >= 0.5, "10%% errors at 300 req/min rolled back within 2 minutes with at most 40 canary errors (median): %s rolled back, median %s and %s errors", pct(b.rate), fmtDur(b.detectMed), g(b.errMed))
+	}
+	if l, ok := find("latency: 2.5% of requests +300ms", 300); ok {
+		line(l.rate >= 0.90, "the tail latency regression detected in >= 90%% of runs (300 req/min): %s", fmtProp(l))
+	}
 	fmt.Fprintln(w)
 	return missed
 }

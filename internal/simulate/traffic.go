@@ -3,7 +3,6 @@ package simulate
 import (
 	"math"
 	"math/rand/v2"
-	"sort"
 	"time"
 
 	"aviary/internal/analysis"
@@ -30,7 +29,7 @@ type weightAt struct {
 // sample is what one version served over a window.
 type sample struct {
 	requests, errors int64
-	buckets          map[int]float64 // latency histogram by log bucket
+	buckets          []float64 // latency histogram: weight by log bucket index
 }
 
 // window is the measurements of both versions over [start, end).
@@ -89,7 +88,6 @@ func (w *world) state(t time.Time) (rate float64, stable, canary Behaviour, miss
 // counts from each second's stream, so the counts are the same.
 func (w *world) measure(start, end time.Time, served bool) window {
 	win := window{missing: true}
-	win.canary.buckets, win.stable.buckets = map[int]float64{}, map[int]float64{}
 	for t := start; t.Before(end); t = t.Add(time.Second) {
 		dt := min(end.Sub(t), time.Second).Seconds()
 		rate, stable, canary, missing, _ := w.state(t)
@@ -135,12 +133,21 @@ func (w *world) serve(s *sample, b Behaviour, factor, mean float64, r *rand.Rand
 	k := min(n, maxLatencySamples)
 	weight := float64(n) / float64(k)
 	for range k {
-		x := math.Exp(mu + sigma*r.NormFloat64())
+		lx := mu + sigma*r.NormFloat64() // log of the latency
 		if b.Slow != nil && r.Float64() < float64(b.Slow.Share) {
-			x += float64(b.Slow.Extra)
+			s.add(bucketOf(math.Exp(lx)+float64(b.Slow.Extra)), weight)
+			continue
 		}
-		s.buckets[bucketOf(x)] += weight
+		s.add(bucketOfLog(lx), weight)
 	}
+}
+
+// add counts weight in bucket i.
+func (s *sample) add(i int, weight float64) {
+	if i >= len(s.buckets) {
+		s.buckets = append(s.buckets, make([]float64, i+1-len(s.buckets)+64)...)
+	}
+	s.buckets[i] += weight
 }
 
 // noiseSalt separates the noise's random streams from the traffic's.
@@ -185,6 +192,18 @@ func bucketOf(x float64) int {
 	return int(math.Ceil(math.Log2(x/bucketBase) * bucketsPerDoubling))
 }
 
+// logBucketBase is log(bucketBase).
+var logBucketBase = math.Log(bucketBase)
+
+// bucketOfLog is bucketOf(exp(lx)), without computing the exponential and
+// its logarithm: the simulation's hot path.
+func bucketOfLog(lx float64) int {
+	if lx <= logBucketBase {
+		return 0
+	}
+	return int(math.Ceil((lx - logBucketBase) / math.Ln2 * bucketsPerDoubling))
+}
+
 func bucketUpper(i int) float64 {
 	return bucketBase * math.Exp2(float64(i)/bucketsPerDoubling)
 }
@@ -195,14 +214,9 @@ func (s sample) measurement(start, end time.Time) analysis.Measurement {
 	if len(s.buckets) == 0 {
 		return m
 	}
-	idx := make([]int, 0, len(s.buckets))
-	for i := range s.buckets {
-		idx = append(idx, i)
-	}
-	sort.Ints(idx)
 	h := &analysis.Histogram{}
-	for _, i := range idx {
-		if c := int64(math.Round(s.buckets[i])); c > 0 {
+	for i, w := range s.buckets {
+		if c := int64(math.Round(w)); c > 0 {
 			h.Buckets = append(h.Buckets, analysis.Bucket{Upper: bucketUpper(i), Count: c})
 		}
 	}
