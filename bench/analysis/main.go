@@ -361,7 +361,7 @@ func targets(w io.Writer, cells []*cell) int {
 		}
 	}
 	if worstName != "" {
-		line(worst <= 0.01, "false rollback rate <= 1%% in every healthy cell (the limit row aside): worst %s (%s at %s req/min)", pct(worst), worstName, fmtRate(worstPM))
+		line(worst <= 0.01, "false rollback rate <= 1%% in every healthy cell (the limit rows aside): worst %s (%s at %s req/min)", pct(worst), worstName, fmtRate(worstPM))
 	}
 	if q, ok := find("healthy, 0.5% errors", 0.6); ok {
 		line(q.failed == 0 && q.promoted == 0, "at 0.6 req/min the quiet canary waits or pauses: %s paused, %s rolled back, %s promoted", pctOf(q.paused, q.n), pctOf(q.failed, q.n), pctOf(q.promoted, q.n))
