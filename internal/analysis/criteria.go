@@ -70,6 +70,12 @@ type Criteria struct {
 	// than the stable version's q-quantile (e.g. 0.99) over the run's
 	// earlier intervals, a bound that follows the service's own speed.
 	SlowerThanQuantile *Number `json:"slowerThanQuantile,omitempty"`
+	// Condition is a boolean expr-lang expression over the latest
+	// interval's canary and stable results (see CompileCondition), e.g.
+	// "canary.value >= stable.value * 0.98 && canary.count > 100". It
+	// judges the metric alone: it cannot be combined with the other
+	// criteria.
+	Condition string `json:"condition,omitempty"`
 }
 
 // Problem is one thing wrong with a configuration: Field is a path relative
@@ -125,6 +131,10 @@ func (c Criteria) Validate() []Problem {
 	default:
 		add("test", "unknown test %q (want sequential or mann-whitney, or leave it out to compare values)", c.Test)
 	}
+	if c.Condition != "" {
+		c.validateCondition(add)
+		return ps
+	}
 	switch c.Compare {
 	case CompareNone:
 		c.validateAlone(add)
@@ -153,6 +163,26 @@ func (c Criteria) Validate() []Problem {
 }
 
 type addFunc func(field, format string, args ...any)
+
+func (c Criteria) validateCondition(add addFunc) {
+	if err := CompileCondition(c.Condition); err != nil {
+		add("condition", "%v", err)
+	}
+	others := []struct {
+		name string
+		set  bool
+	}{
+		{"min", c.Min != nil}, {"max", c.Max != nil}, {"compare", c.Compare != ""},
+		{"maxIncrease", c.MaxIncrease != nil}, {"maxRatio", c.MaxRatio != nil},
+		{"test", c.Test != ""}, {"alpha", c.Alpha != nil},
+		{"slowerThan", c.SlowerThan != nil}, {"slowerThanQuantile", c.SlowerThanQuantile != nil},
+	}
+	for _, o := range others {
+		if o.set {
+			add(o.name, "%s cannot be combined with a condition; write it into the condition or judge it in a separate metric", o.name)
+		}
+	}
+}
 
 func (c Criteria) validateAlone(add addFunc) {
 	if c.MaxIncrease != nil {

@@ -11,8 +11,12 @@
 //     canary's weight changes.
 //   - MannWhitney and MannWhitneyHistograms are the fixed-horizon
 //     Mann-Whitney U test with the Hodges-Lehmann shift and Moses' interval.
+//   - Conditions (Criteria.Condition) are expr-lang expressions over the
+//     latest results, and Selectors pick a number out of a JSON reply (a
+//     JSONPath subset or an expression) for the web provider.
 //
 // It is pure: it is fed numbers and returns verdicts with explanations. It
-// imports only the standard library; it never does I/O, logs or reads the
-// clock (deps_test.go enforces this).
+// imports only the standard library and the expr-lang evaluator (pure
+// computation, with its clock builtins disabled); it never does I/O, logs or
+// reads the clock (purity_test.go enforces this).
 package analysis

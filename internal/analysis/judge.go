@@ -27,6 +27,9 @@ type Interval struct {
 //     latest interval's values: Fail when the canary's value is outside the
 //     range or above stable*MaxRatio+MaxIncrease, Pass when inside, and
 //     Inconclusive without a value or with fewer than MinSamples samples.
+//   - A condition judges the latest interval with its expression: Pass when
+//     true, Fail when false, Inconclusive when a version it refers to has
+//     no value.
 //   - test: sequential judges the whole series with the anytime-valid count
 //     test (see Sequential). Fail when the anytime p-value of "the canary is
 //     within the tolerance" is at most Alpha: the chance of that ever
@@ -72,6 +75,9 @@ func Judge(metric string, c Criteria, series []Interval) Result {
 		r.Verdict = Error
 		r.Reason = fmt.Sprintf("%s: %s", metric, msg)
 		return r
+	}
+	if c.Condition != "" {
+		return judgeCondition(r, c, last)
 	}
 	switch c.Test {
 	case TestSequential:
@@ -137,7 +143,7 @@ func judgeValues(r Result, c Criteria, last Interval) Result {
 	can, st := last.Canary, last.Stable
 	r.CanaryCount = can.Count
 	if !can.HasValue {
-		r.Reason = fmt.Sprintf("%s: no canary data in the last interval", metric)
+		r.Reason = fmt.Sprintf("%s: no canary data in the last interval%s", metric, note(can))
 		return r
 	}
 	r.Canary, r.HasCanary = can.Value, true
@@ -162,7 +168,7 @@ func judgeValues(r Result, c Criteria, last Interval) Result {
 	}
 	r.StableCount = st.Count
 	if !st.HasValue {
-		r.Reason = fmt.Sprintf("%s: canary %s but no stable data to compare with", metric, fmtValue(can.Value))
+		r.Reason = fmt.Sprintf("%s: canary %s but no stable data to compare with%s", metric, fmtValue(can.Value), note(st))
 		return r
 	}
 	r.Stable, r.HasStable = st.Value, true

@@ -6,37 +6,57 @@ import (
 	"sort"
 )
 
-// eventSeries is a series turned into counts for the sequential test.
-type eventSeries struct {
-	counts []Counts
-	// bound is the slow-request bound in the latest interval that had one
-	// (NaN for error counts or before any bound).
-	bound float64
-	// failure explains why the latest interval cannot be used, or is "".
-	failure string
+// seqJudge is the sequential test of one metric over a series, fed one
+// interval at a time.
+type seqJudge struct {
+	c       Criteria
+	counter eventCounter
+	st      *seqState
+}
+
+func newSeqJudge(c Criteria) *seqJudge {
+	tol := c.tolerance()
+	if c.Compare != CompareBaseline {
+		tol = Tolerance{Ratio: 0, Increase: float64(*c.Max)}
+	}
+	return &seqJudge{c: c, counter: eventCounter{c: c, bound: math.NaN()}, st: newSeqState(tol)}
+}
+
+// add counts one interval in; it returns why the interval cannot be used,
+// or "" (an interval whose measurement failed is skipped silently).
+func (j *seqJudge) add(iv Interval) string {
+	counts, ok, msg := j.counter.next(iv)
+	if ok {
+		j.st.add(counts)
+	}
+	return msg
 }
 
 // judgeSequential runs the sequential count test over the whole series.
 func judgeSequential(r Result, c Criteria, series []Interval) Result {
-	metric := r.Metric
-	var es eventSeries
-	if c.slowTest() {
-		es = slowCounts(c, series)
-	} else {
-		es = errorCounts(c, series)
+	j := newSeqJudge(c)
+	failure := ""
+	for _, iv := range series {
+		failure = j.add(iv)
 	}
-	if es.failure != "" {
+	return j.judge(r, failure)
+}
+
+// judge gives the verdict after the intervals added so far; failure is why
+// the latest cannot be used, or "".
+func (j *seqJudge) judge(r Result, failure string) Result {
+	c := j.c
+	metric := r.Metric
+	bound := j.counter.bound
+	if failure != "" {
 		r.Verdict = Error
-		r.Reason = fmt.Sprintf("%s: %s", metric, es.failure)
+		r.Reason = fmt.Sprintf("%s: %s", metric, failure)
 		return r
 	}
 	baseline := c.Compare == CompareBaseline
-	tol := c.tolerance()
-	if !baseline {
-		tol = Tolerance{Ratio: 0, Increase: float64(*c.Max)}
-	}
+	tol := j.st.tol
 	alpha := c.alpha()
-	res := Sequential(es.counts, tol, alpha)
+	res := j.st.result(alpha)
 	r.CanaryCount = int64(math.Round(res.CanaryRequests))
 	r.E, r.P = res.E, res.P
 	canRate, stRate := res.CanaryRate(), res.StableRate()
@@ -54,7 +74,7 @@ func judgeSequential(r Result, c Criteria, series []Interval) Result {
 		r.EffectBounds = &Bounds{Lower: res.EffectLower, Upper: res.EffectUpper, Level: 1 - alpha}
 	}
 
-	what := describeRates(r, es.bound, c)
+	what := describeRates(r, bound, c)
 	limit := tol.Limit(stRate)
 	limitText := fmtPercent(limit)
 	if baseline {
@@ -63,7 +83,7 @@ func judgeSequential(r Result, c Criteria, series []Interval) Result {
 	canReq := fmtCount(r.CanaryCount)
 	switch {
 	case res.CanaryRequests <= 0:
-		r.Reason = fmt.Sprintf("%s: no canary requests yet%s", metric, boundNote(es.bound, c))
+		r.Reason = fmt.Sprintf("%s: no canary requests yet%s", metric, boundNote(bound, c))
 		return r
 	case baseline && res.StableRequests <= 0:
 		r.Reason = fmt.Sprintf("%s: %s but no stable requests to compare with", metric, what)
@@ -134,29 +154,61 @@ func fmtLimit(t Tolerance) string {
 	return s
 }
 
-// errorCounts reads request and error counts from each interval.
-func errorCounts(c Criteria, series []Interval) eventSeries {
-	es := eventSeries{bound: math.NaN()}
+// eventCounter turns intervals into counts for the sequential test: request
+// and error counts, or requests slower than a bound.
+type eventCounter struct {
+	c Criteria
+	// past is the stable's latency so far, for SlowerThanQuantile.
+	past pastLatency
+	// bound is the slow-request bound of the latest interval that had one
+	// (NaN for error counts or before any bound).
+	bound float64
+}
+
+// next returns the interval's counts, whether they count, and why the
+// interval cannot be used ("" when it can, or when its measurement failed
+// and it is skipped).
+func (e *eventCounter) next(iv Interval) (Counts, bool, string) {
+	c := e.c
 	baseline := c.Compare == CompareBaseline
-	for i, iv := range series {
-		latest := i == len(series)-1
-		if iv.Canary.Err != "" || (baseline && iv.Stable.Err != "") {
-			continue
-		}
+	if iv.Canary.Err != "" || (baseline && iv.Stable.Err != "") {
+		return Counts{}, false, ""
+	}
+	if !c.slowTest() {
 		can, msg := requestCounts("canary", iv.Canary)
 		var st [2]float64
 		if msg == "" && baseline {
 			st, msg = requestCounts("stable", iv.Stable)
 		}
 		if msg != "" {
-			if latest {
-				es.failure = msg
-			}
-			continue
+			return Counts{}, false, msg
 		}
-		es.counts = append(es.counts, Counts{CanaryRequests: can[0], CanaryEvents: can[1], StableRequests: st[0], StableEvents: st[1]})
+		return Counts{CanaryRequests: can[0], CanaryEvents: can[1], StableRequests: st[0], StableEvents: st[1]}, true, ""
 	}
-	return es
+	// With SlowerThanQuantile the bound of interval i comes from the
+	// stable's latency in intervals before i only, so the bound is fixed
+	// before the interval's data are seen and the test stays valid;
+	// intervals before the first stable histogram are skipped.
+	var bound float64
+	if c.SlowerThan != nil {
+		bound = float64(*c.SlowerThan)
+	} else {
+		bound = e.past.quantileBound(float64(*c.SlowerThanQuantile))
+		e.past.add(iv.Stable.Latency)
+	}
+	can, msg := slowCount("canary", iv.Canary, bound, c.SlowerThan != nil)
+	var st [2]float64
+	if msg == "" && baseline {
+		st, msg = slowCount("stable", iv.Stable, bound, c.SlowerThan != nil)
+	}
+	if msg != "" {
+		return Counts{}, false, msg
+	}
+	if math.IsNaN(bound) {
+		return Counts{}, false, ""
+	}
+	e.bound = bound
+	return Counts{CanaryRequests: can[0], CanaryEvents: can[1], StableRequests: st[0], StableEvents: st[1]}, true, ""
 }
 
 func requestCounts(side string, m Measurement) ([2]float64, string) {
@@ -169,51 +221,6 @@ func requestCounts(side string, m Measurement) ([2]float64, string) {
 		return [2]float64{}, fmt.Sprintf("test: sequential needs request and error counts, and the %s measurement has only a value; use the built-in provider or a query that reports counts", side)
 	}
 	return [2]float64{float64(m.Requests), float64(m.Errors)}, ""
-}
-
-// slowCounts counts requests slower than the bound in each interval. With
-// SlowerThanQuantile the bound of interval i comes from the stable's latency
-// in intervals before i only, so the bound is fixed before the interval's
-// data are seen and the test stays valid; intervals before the first stable
-// histogram are skipped.
-func slowCounts(c Criteria, series []Interval) eventSeries {
-	es := eventSeries{bound: math.NaN()}
-	baseline := c.Compare == CompareBaseline
-	past := map[float64]int64{} // the stable's latency so far, by bucket bound
-	for i, iv := range series {
-		latest := i == len(series)-1
-		if iv.Canary.Err != "" || (baseline && iv.Stable.Err != "") {
-			continue
-		}
-		var bound float64
-		if c.SlowerThan != nil {
-			bound = float64(*c.SlowerThan)
-		} else {
-			bound = quantileBound(past, float64(*c.SlowerThanQuantile))
-			if iv.Stable.Latency != nil {
-				for _, b := range iv.Stable.Latency.Buckets {
-					past[b.Upper] += b.Count
-				}
-			}
-		}
-		can, msg := slowCount("canary", iv.Canary, bound, c.SlowerThan != nil)
-		var st [2]float64
-		if msg == "" && baseline {
-			st, msg = slowCount("stable", iv.Stable, bound, c.SlowerThan != nil)
-		}
-		if msg != "" {
-			if latest {
-				es.failure = msg
-			}
-			continue
-		}
-		if math.IsNaN(bound) {
-			continue
-		}
-		es.bound = bound
-		es.counts = append(es.counts, Counts{CanaryRequests: can[0], CanaryEvents: can[1], StableRequests: st[0], StableEvents: st[1]})
-	}
-	return es
 }
 
 // slowCount returns (requests, slow requests) of a measurement: exact counts
@@ -249,27 +256,65 @@ func slowCount(side string, m Measurement, bound float64, fixed bool) ([2]float6
 	return [2]float64{float64(n), math.Min(m.Latency.CountAbove(bound), float64(n))}, ""
 }
 
-// quantileBound is the smallest bucket bound U of the histogram (bound →
-// count) with at most a share 1-q of its values above U, or NaN when it is
-// empty. Counts above a bucket bound are exact, not interpolated.
-func quantileBound(h map[float64]int64, q float64) float64 {
-	var total int64
-	bounds := make([]float64, 0, len(h))
-	for u, n := range h {
-		bounds = append(bounds, u)
-		total += n
+// pastLatency is a histogram kept as buckets sorted by bound, so that
+// adding an interval's histogram is a merge and reading a quantile a scan:
+// judging a run of n intervals takes time proportional to n, not n log n,
+// per bucket.
+type pastLatency struct {
+	buckets []Bucket
+	total   int64
+	scratch []Bucket
+}
+
+// add merges h's buckets (bounds that are not numbers and negative counts
+// are left out: the interval that has them is reported as unusable).
+func (p *pastLatency) add(h *Histogram) {
+	if h == nil || len(h.Buckets) == 0 {
+		return
 	}
-	if total == 0 {
+	in := h.Buckets
+	if !sort.SliceIsSorted(in, func(i, j int) bool { return in[i].Upper < in[j].Upper }) {
+		in = append([]Bucket(nil), in...)
+		sort.Slice(in, func(i, j int) bool { return in[i].Upper < in[j].Upper })
+	}
+	out := p.scratch[:0]
+	i := 0
+	push := func(b Bucket) {
+		if n := len(out); n > 0 && out[n-1].Upper == b.Upper {
+			out[n-1].Count += b.Count
+			return
+		}
+		out = append(out, b)
+	}
+	for _, b := range in {
+		if math.IsNaN(b.Upper) || b.Count < 0 {
+			continue
+		}
+		for i < len(p.buckets) && p.buckets[i].Upper < b.Upper {
+			push(p.buckets[i])
+			i++
+		}
+		push(b)
+		p.total += b.Count
+	}
+	out = append(out, p.buckets[i:]...)
+	p.scratch, p.buckets = p.buckets, out
+}
+
+// quantileBound is the smallest bucket bound U with at most a share 1-q of
+// the values above U, or NaN when there are none. Counts above a bucket
+// bound are exact, not interpolated.
+func (p *pastLatency) quantileBound(q float64) float64 {
+	if p.total == 0 {
 		return math.NaN()
 	}
-	sort.Float64s(bounds)
-	allowed := (1 - q) * float64(total)
+	allowed := (1 - q) * float64(p.total)
 	below := int64(0)
-	for _, u := range bounds {
-		below += h[u]
-		if float64(total-below) <= allowed {
-			return u
+	for _, b := range p.buckets {
+		below += b.Count
+		if float64(p.total-below) <= allowed {
+			return b.Upper
 		}
 	}
-	return bounds[len(bounds)-1]
+	return p.buckets[len(p.buckets)-1].Upper
 }

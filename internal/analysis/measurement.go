@@ -14,6 +14,10 @@ type Measurement struct {
 	// data (an empty result is not zero).
 	Value    float64 `json:"value"`
 	HasValue bool    `json:"hasValue"`
+	// Note says why a measurement has no value when the provider knows
+	// more than "no data" (e.g. "Prometheus returned NaN"), or what the
+	// provider warned about. It is not an error.
+	Note string `json:"note,omitempty"`
 	// Count is the number of samples (requests, points) behind Value, or -1
 	// when the provider does not know it.
 	Count int64 `json:"count"`

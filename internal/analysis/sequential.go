@@ -267,56 +267,81 @@ func expCapped(l float64) float64 { return math.Exp(math.Min(l, maxLogE)) }
 // both directions, and the effect with a confidence sequence at level
 // 1-alpha (alpha in (0,1)). It is a pure function of its arguments.
 func Sequential(intervals []Counts, tol Tolerance, alpha float64) SequentialResult {
-	harm, safe := newMixture(harmGrid), newMixture(safeGrid)
-	var res SequentialResult
-	var maxHarm, maxSafe float64 // log of the running maxima, E_0 = 1
+	st := newSeqState(tol)
 	for _, c := range intervals {
-		if !validCounts(c) {
-			continue
-		}
-		if c.CanaryRequests > 0 || c.StableRequests > 0 {
-			res.Intervals++
-		}
-		res.CanaryRequests += c.CanaryRequests
-		res.CanaryEvents += c.CanaryEvents
-		res.StableRequests += c.StableRequests
-		res.StableEvents += c.StableEvents
-		if harm.add(c, tol.Ratio) {
-			safe.add(c, tol.Ratio)
-			maxHarm = math.Max(maxHarm, harm.logE(tol.Increase))
-			maxSafe = math.Max(maxSafe, safe.logE(tol.Increase))
-		}
+		st.add(c)
 	}
-	lh, ls := harm.logE(tol.Increase), safe.logE(tol.Increase)
-	res.E, res.MaxE, res.P = expCapped(lh), expCapped(maxHarm), math.Min(1, math.Exp(-maxHarm))
-	res.SafeE, res.SafeMaxE, res.SafeP = expCapped(ls), expCapped(maxSafe), math.Min(1, math.Exp(-maxSafe))
+	return st.result(alpha)
+}
 
+// seqState is the sequential test after the intervals added so far: adding
+// one more takes time independent of how many came before, so that a
+// growing series is judged in time proportional to its length (Tracker).
+type seqState struct {
+	tol        Tolerance
+	harm, safe *mixture
+	// ch and cs are the effect's mixtures (ratio cr): harm and safe
+	// themselves when the tolerated ratio is cr.
+	ch, cs           *mixture
+	cr               float64
+	maxHarm, maxSafe float64 // log of the running maxima, E_0 = 1
+	res              SequentialResult
+}
+
+func newSeqState(tol Tolerance) *seqState {
+	st := &seqState{tol: tol, harm: newMixture(harmGrid), safe: newMixture(safeGrid), cr: 1}
 	// The effect and its confidence sequence: canary minus stable rate
-	// (r = 1), or the canary's rate (r = 0), each bound at alpha/2.
-	cr := 1.0
+	// (r = 1), or the canary's rate (r = 0).
 	if tol.Ratio == 0 {
-		cr = 0
+		st.cr = 0
 	}
-	ch, cs := harm, safe
-	if cr != tol.Ratio {
-		ch, cs = newMixture(harmGrid), newMixture(safeGrid)
-		for _, c := range intervals {
-			if validCounts(c) && ch.add(c, cr) {
-				cs.add(c, cr)
-			}
-		}
+	st.ch, st.cs = st.harm, st.safe
+	if st.cr != tol.Ratio {
+		st.ch, st.cs = newMixture(harmGrid), newMixture(safeGrid)
 	}
+	return st
+}
+
+func (st *seqState) add(c Counts) {
+	if !validCounts(c) {
+		return
+	}
+	res := &st.res
+	if c.CanaryRequests > 0 || c.StableRequests > 0 {
+		res.Intervals++
+	}
+	res.CanaryRequests += c.CanaryRequests
+	res.CanaryEvents += c.CanaryEvents
+	res.StableRequests += c.StableRequests
+	res.StableEvents += c.StableEvents
+	if st.harm.add(c, st.tol.Ratio) {
+		st.safe.add(c, st.tol.Ratio)
+		st.maxHarm = math.Max(st.maxHarm, st.harm.logE(st.tol.Increase))
+		st.maxSafe = math.Max(st.maxSafe, st.safe.logE(st.tol.Increase))
+	}
+	if st.ch != st.harm && st.ch.add(c, st.cr) {
+		st.cs.add(c, st.cr)
+	}
+}
+
+// result is the test's state with the effect's bounds at level 1-alpha,
+// each side at alpha/2.
+func (st *seqState) result(alpha float64) SequentialResult {
+	res := st.res
+	lh, ls := st.harm.logE(st.tol.Increase), st.safe.logE(st.tol.Increase)
+	res.E, res.MaxE, res.P = expCapped(lh), expCapped(st.maxHarm), math.Min(1, math.Exp(-st.maxHarm))
+	res.SafeE, res.SafeMaxE, res.SafeP = expCapped(ls), expCapped(st.maxSafe), math.Min(1, math.Exp(-st.maxSafe))
 	lo, hi := -1.0, 1.0
-	if cr == 0 {
+	if st.cr == 0 {
 		lo = 0
 	}
 	level := math.Log(2 / alpha)
-	res.EffectLower = ch.root(level, lo, hi, true)
-	res.EffectUpper = cs.root(level, lo, hi, false)
+	res.EffectLower = st.ch.root(level, lo, hi, true)
+	res.EffectUpper = st.cs.root(level, lo, hi, false)
 	switch {
 	case res.CanaryRequests <= 0:
 		res.Effect = math.NaN()
-	case cr == 0:
+	case st.cr == 0:
 		res.Effect = res.CanaryEvents / res.CanaryRequests
 	case res.StableRequests <= 0:
 		res.Effect = math.NaN()

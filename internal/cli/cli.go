@@ -70,6 +70,7 @@ func newRoot(stdin io.Reader) *cobra.Command {
 	root.AddCommand(
 		newValidateCmd(stdin),
 		newSimulateCmd(stdin),
+		newJudgeCmd(stdin),
 		newVersionCmd(),
 	)
 	return root

@@ -84,3 +84,45 @@ func TestSimulateErrors(t *testing.T) {
 		})
 	}
 }
+
+// The threshold policy replays the examples under the fixed rule: the
+// quiet canary, which aviary pauses for a person, is rolled back because
+// its empty minutes count as failures.
+func TestSimulateThreshold(t *testing.T) {
+	cases := []struct {
+		scenario string
+		want     rollout.Phase
+		reason   string
+	}{
+		{"healthy", rollout.PhaseSucceeded, "promoted v2"},
+		{"bad", rollout.PhaseFailed, "error-rate: canary 0.04839 is above max 0.01 (5 failed interval(s), failureLimit 4)"},
+		{"quiet", rollout.PhaseFailed, "counts a minute without data as failed"},
+	}
+	for _, c := range cases {
+		t.Run(c.scenario, func(t *testing.T) {
+			args := []string{"simulate", "-f", "../../examples/web.yaml", "--scenario", "../../examples/scenarios/" + c.scenario + ".yaml", "--policy", "threshold"}
+			code, out, errOut := runCLI(t, "", append(args, "-o", "json")...)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, errOut)
+			}
+			var res simulate.Result
+			if err := json.Unmarshal([]byte(out), &res); err != nil {
+				t.Fatal(err)
+			}
+			if res.Policy != simulate.PolicyThreshold || res.Verdict.Phase != c.want || !strings.Contains(res.Verdict.Reason, c.reason) {
+				t.Fatalf("policy %q verdict %s %q, want %s containing %q", res.Policy, res.Verdict.Phase, res.Verdict.Reason, c.want, c.reason)
+			}
+			if c.scenario == "quiet" {
+				code, out, _ = runCLI(t, "", args...)
+				if code != 0 {
+					t.Fatalf("exit %d", code)
+				}
+				golden(t, "simulate-quiet-threshold.txt", out)
+			}
+		})
+	}
+	code, _, errOut := runCLI(t, "", "simulate", "-f", "../../examples/web.yaml", "--scenario", "x", "--policy", "strict")
+	if code != 2 || !strings.Contains(errOut, `unknown policy "strict" (want aviary or threshold)`) {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+}

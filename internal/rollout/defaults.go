@@ -20,6 +20,7 @@ const (
 	DefaultHealthHealthyThreshold   = 2
 	DefaultHealthUnhealthyThreshold = 3
 	DefaultNotifySeverity           = "info"
+	DefaultWebMethod                = "GET"
 )
 
 // Normalize returns a copy of m with every default filled in and shorthand
@@ -109,6 +110,11 @@ func (s Spec) effectiveMetrics() []Metric {
 		}
 		if m.Provider == ProviderBuiltin && m.Query == "" {
 			m.Query = m.Name
+		}
+		if m.Web != nil && m.Web.Method == "" {
+			w := *m.Web
+			w.Method = DefaultWebMethod
+			m.Web = &w
 		}
 		ms[i] = m
 	}

@@ -1,6 +1,11 @@
 package rollout
 
-import "aviary/internal/analysis"
+import (
+	"fmt"
+	"time"
+
+	"aviary/internal/analysis"
+)
 
 // APIVersion and Kind identify a rollout manifest.
 const (
@@ -217,7 +222,9 @@ type Analysis struct {
 
 // Provider types.
 const (
-	ProviderBuiltin = "builtin"
+	ProviderBuiltin    = "builtin"
+	ProviderPrometheus = "prometheus"
+	ProviderWeb        = "web"
 )
 
 // Metric is one check: where its values come from and how they are judged.
@@ -231,6 +238,113 @@ type Metric struct {
 	Query string `json:"query,omitempty"`
 	// Criteria say how the values are judged.
 	analysis.Criteria `json:",inline"`
+	// Prometheus says where and how provider prometheus queries; Query
+	// is then a PromQL template.
+	Prometheus *PrometheusSource `json:"prometheus,omitempty"`
+	// Web says where and how provider web asks; Query is then the selector
+	// of the value in the JSON reply (a path such as $.data.value, or an
+	// expression over body).
+	Web *WebSource `json:"web,omitempty"`
+}
+
+// PrometheusSource is a Prometheus server and the templates' variables.
+// Templates (Query, CountQuery) are Go text/template with the fields of
+// TemplateData and Vars.
+type PrometheusSource struct {
+	// Address is the server's base URL, e.g. http://127.0.0.1:9090.
+	Address string `json:"address"`
+	// Auth authenticates to the server.
+	Auth *HTTPAuth `json:"auth,omitempty"`
+	// CountQuery, when set, is a query template giving the number of
+	// requests (samples) behind the value: the measurement's Count.
+	CountQuery string `json:"countQuery,omitempty"`
+	// Vars are user variables of the templates: {{.name}}.
+	Vars map[string]string `json:"vars,omitempty"`
+}
+
+// WebSource is an HTTP endpoint answering JSON.
+type WebSource struct {
+	// URL is a template of the http(s) URL asked.
+	URL string `json:"url"`
+	// Method is GET (default) or POST.
+	Method string `json:"method,omitempty"`
+	// Body is a template of the JSON sent with POST.
+	Body string `json:"body,omitempty"`
+	// Headers are sent with every request (not credentials: see Auth).
+	Headers map[string]string `json:"headers,omitempty"`
+	// Auth authenticates to the endpoint.
+	Auth *HTTPAuth `json:"auth,omitempty"`
+	// Count, when set, selects the sample size behind the value, like
+	// the metric's query selects the value.
+	Count string `json:"count,omitempty"`
+	// Vars are user variables of the templates: {{.name}}.
+	Vars map[string]string `json:"vars,omitempty"`
+}
+
+// HTTPAuth is a bearer token or basic auth credentials, each read from an
+// environment variable reference ("${PROM_TOKEN}") or a file, never written
+// in the spec; providers read them at every request and never log them.
+type HTTPAuth struct {
+	BearerToken     string     `json:"bearerToken,omitempty"`
+	BearerTokenFile string     `json:"bearerTokenFile,omitempty"`
+	BasicAuth       *BasicAuth `json:"basicAuth,omitempty"`
+}
+
+// BasicAuth is a user name and a password from the environment or a file.
+type BasicAuth struct {
+	Username     string `json:"username"`
+	Password     string `json:"password,omitempty"`
+	PasswordFile string `json:"passwordFile,omitempty"`
+}
+
+// TemplateFields are the names a provider's templates may use besides the
+// metric's Vars, as filled in by TemplateData.
+var TemplateFields = []string{"Rollout", "Version", "Role", "Interval", "Start", "End", "StartRFC3339", "EndRFC3339"}
+
+// TemplateData is what a provider's templates see for a query: the
+// rollout's name, the version and its role (stable or canary), the window's
+// length as a Prometheus duration (30s, 1m, 1m30s), its start and end as
+// Unix seconds (for PromQL's @ modifier) and as RFC 3339 text, and the
+// user's vars.
+func TemplateData(q Query, vars map[string]string) map[string]any {
+	d := map[string]any{
+		"Rollout":      q.Rollout,
+		"Version":      q.Version,
+		"Role":         q.Role,
+		"Interval":     PromDuration(q.Interval()),
+		"Start":        q.Start.Unix(),
+		"End":          q.End.Unix(),
+		"StartRFC3339": q.Start.UTC().Format(time.RFC3339),
+		"EndRFC3339":   q.End.UTC().Format(time.RFC3339),
+	}
+	for k, v := range vars {
+		d[k] = v
+	}
+	return d
+}
+
+// PromDuration writes d as a Prometheus duration: 30s, 1m, 1h30m, 1500ms
+// (whole milliseconds; at least 1ms).
+func PromDuration(d time.Duration) string {
+	ms := d.Milliseconds()
+	if ms < 1 {
+		return "1ms"
+	}
+	if ms%1000 != 0 {
+		return fmt.Sprintf("%dms", ms)
+	}
+	s := ms / 1000
+	out := ""
+	for _, u := range []struct {
+		name string
+		secs int64
+	}{{"h", 3600}, {"m", 60}, {"s", 1}} {
+		if n := s / u.secs; n > 0 {
+			out += fmt.Sprintf("%d%s", n, u.name)
+			s -= n * u.secs
+		}
+	}
+	return out
 }
 
 // Webhook types.

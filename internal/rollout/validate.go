@@ -7,14 +7,17 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"text/template"
 	"time"
+
+	"aviary/internal/analysis"
 )
 
 // Routers and Providers are the router and provider types this build of
 // aviary implements. An unknown type is an error, never a fallback.
 var (
 	Routers   = []string{RouterBuiltin}
-	Providers = []string{ProviderBuiltin}
+	Providers = []string{ProviderBuiltin, ProviderPrometheus, ProviderWeb}
 )
 
 // BuiltinQueries are the measurements the built-in provider answers.
@@ -385,9 +388,165 @@ func (v *validator) analysis(path string, s Spec) {
 				v.add(p+".query", "provider %q needs a query", provider)
 			}
 		}
+		v.sources(p, provider, m)
 		for _, pr := range m.Criteria.Validate() {
 			v.add(p+"."+pr.Field, "%s", pr.Message)
 		}
+	}
+}
+
+// sources checks a metric's prometheus or web block: present for its
+// provider only, with templates that parse and name known fields.
+func (v *validator) sources(p, provider string, m Metric) {
+	if m.Prometheus != nil && provider != ProviderPrometheus {
+		v.add(p+".prometheus", "a prometheus block is for provider: prometheus, not %q", provider)
+	}
+	if m.Web != nil && provider != ProviderWeb {
+		v.add(p+".web", "a web block is for provider: web, not %q", provider)
+	}
+	switch provider {
+	case ProviderPrometheus:
+		src := m.Prometheus
+		if src == nil {
+			v.add(p+".prometheus", "provider prometheus needs a prometheus block with the server's address, e.g. {address: \"http://127.0.0.1:9090\"}")
+			return
+		}
+		v.vars(p+".prometheus.vars", src.Vars)
+		if err := checkURL(src.Address); err != nil {
+			v.add(p+".prometheus.address", "%v", err)
+		}
+		v.template(p+".query", m.Query, src.Vars)
+		if src.CountQuery != "" {
+			v.template(p+".prometheus.countQuery", src.CountQuery, src.Vars)
+		}
+		v.auth(p+".prometheus.auth", src.Auth)
+	case ProviderWeb:
+		src := m.Web
+		if src == nil {
+			v.add(p+".web", "provider web needs a web block with the URL to ask, e.g. {url: \"http://127.0.0.1:9200/kpi?version={{.Version}}\"}")
+			return
+		}
+		v.vars(p+".web.vars", src.Vars)
+		if !strings.HasPrefix(src.URL, "http://") && !strings.HasPrefix(src.URL, "https://") {
+			v.add(p+".web.url", "%q is not an http:// or https:// URL", src.URL)
+		} else if u, ok := v.template(p+".web.url", src.URL, src.Vars); ok {
+			if err := checkURL(u); err != nil {
+				v.add(p+".web.url", "%v", err)
+			}
+		}
+		switch src.Method {
+		case "", "GET", "POST":
+		default:
+			v.add(p+".web.method", "unknown method %q (want GET or POST)", src.Method)
+		}
+		if src.Body != "" {
+			if src.Method != "POST" {
+				v.add(p+".web.body", "a body is sent with method: POST")
+			}
+			v.template(p+".web.body", src.Body, src.Vars)
+		}
+		for _, k := range slices.Sorted(maps.Keys(src.Headers)) {
+			hp := fmt.Sprintf("%s.web.headers[%q]", p, k)
+			switch {
+			case !tokenRE.MatchString(k):
+				v.add(hp, "%q is not a valid header name", k)
+			case strings.EqualFold(k, "Authorization"):
+				v.add(hp, "credentials are not written in specs: use web.auth")
+			}
+		}
+		if strings.TrimSpace(m.Query) != "" {
+			if _, err := analysis.ParseSelector(m.Query); err != nil {
+				v.add(p+".query", "%v", err)
+			}
+		}
+		if src.Count != "" {
+			if _, err := analysis.ParseSelector(src.Count); err != nil {
+				v.add(p+".web.count", "%v", err)
+			}
+		}
+		v.auth(p+".web.auth", src.Auth)
+	}
+}
+
+var varNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+func (v *validator) vars(path string, vars map[string]string) {
+	for _, k := range slices.Sorted(maps.Keys(vars)) {
+		switch {
+		case !varNameRE.MatchString(k):
+			v.add(fmt.Sprintf("%s[%q]", path, k), "%q is not a variable name: use letters, digits and '_', not starting with a digit", k)
+		case slices.Contains(TemplateFields, k):
+			v.add(fmt.Sprintf("%s[%q]", path, k), "%q is a built-in template field (%s); choose another name", k, strings.Join(TemplateFields, ", "))
+		}
+	}
+}
+
+// template parses a template and runs it on sample data, so that a typo in
+// a field name is found now; it returns the sample output.
+func (v *validator) template(path, text string, vars map[string]string) (string, bool) {
+	t, err := template.New("t").Option("missingkey=error").Parse(text)
+	if err != nil {
+		v.add(path, "not a valid template: %s", templateError(err))
+		return "", false
+	}
+	sample := Query{Rollout: "web", Version: "v2", Role: RoleCanary, Start: time.Unix(1767225600, 0), End: time.Unix(1767225630, 0)}
+	var b strings.Builder
+	if err := t.Execute(&b, TemplateData(sample, vars)); err != nil {
+		msg := templateError(err)
+		if _, key, ok := strings.Cut(msg, "map has no entry for key "); ok {
+			msg = fmt.Sprintf("unknown field %s (templates may use %s and the metric's vars)", key, strings.Join(TemplateFields, ", "))
+		}
+		v.add(path, "%s", msg)
+		return "", false
+	}
+	return b.String(), true
+}
+
+// templateError drops text/template's own prefixes: "template: t:1:44:
+// executing "t" at <.X>: ..." becomes "...".
+func templateError(err error) string {
+	msg := strings.TrimPrefix(err.Error(), "template: t:")
+	if i := strings.Index(msg, ": executing "); i >= 0 {
+		if j := strings.Index(msg[i:], ">: "); j >= 0 {
+			return msg[i+j+3:]
+		}
+	}
+	if line, rest, ok := strings.Cut(msg, ": "); ok {
+		return "line " + line + ": " + rest
+	}
+	return msg
+}
+
+func (v *validator) auth(path string, a *HTTPAuth) {
+	if a == nil {
+		return
+	}
+	n := 0
+	if a.BearerToken != "" {
+		n++
+		if !envRefRE.MatchString(a.BearerToken) {
+			v.add(path+".bearerToken", "name an environment variable, e.g. \"${PROM_TOKEN}\", or use bearerTokenFile: secrets are not written in specs")
+		}
+	}
+	if a.BearerTokenFile != "" {
+		n++
+	}
+	if b := a.BasicAuth; b != nil {
+		n++
+		if b.Username == "" {
+			v.add(path+".basicAuth.username", "basic auth needs a username")
+		}
+		switch {
+		case b.Password != "" && b.PasswordFile != "":
+			v.add(path+".basicAuth.passwordFile", "give password or passwordFile, not both")
+		case b.Password == "" && b.PasswordFile == "":
+			v.add(path+".basicAuth.password", "give the password as an environment variable (\"${PROM_PASSWORD}\") or passwordFile")
+		case b.Password != "" && !envRefRE.MatchString(b.Password):
+			v.add(path+".basicAuth.password", "name an environment variable, e.g. \"${PROM_PASSWORD}\", or use passwordFile: secrets are not written in specs")
+		}
+	}
+	if n > 1 {
+		v.add(path, "give one of bearerToken, bearerTokenFile or basicAuth")
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"time"
 
 	"aviary/internal/analysis"
 	"aviary/internal/rollout"
@@ -30,6 +31,8 @@ type Scenario struct {
 	Canary Behaviour `json:"canary"`
 	// Changes alter traffic or behaviour at given times.
 	Changes []Change `json:"changes,omitempty"`
+	// Noise makes the error rates vary over time.
+	Noise *Noise `json:"noise,omitempty"`
 	// Metrics gives synthetic values for metrics whose provider is not
 	// the built-in one, by metric name.
 	Metrics map[string]SyntheticMetric `json:"metrics,omitempty"`
@@ -74,6 +77,28 @@ type Latency struct {
 type Slow struct {
 	Share analysis.Number `json:"share"`
 	Extra analysis.Number `json:"extra"`
+}
+
+// Noise multiplies the versions' error rates by a random factor that
+// changes every period: uniform in [1-Spread, 1+Spread], and in a share
+// Bursts of the periods multiplied again by BurstFactor. By default both
+// versions get the same factor (a dependency's hiccup, a traffic mix that
+// hits every version alike); Independent draws one per version, which no
+// comparison of the versions can tell from a real difference.
+type Noise struct {
+	// Every is the period (default 1m).
+	Every       rollout.Duration `json:"every,omitempty"`
+	Spread      analysis.Number  `json:"spread,omitempty"`
+	Bursts      analysis.Number  `json:"bursts,omitempty"`
+	BurstFactor float64          `json:"burstFactor,omitempty"`
+	Independent bool             `json:"independent,omitempty"`
+}
+
+func (n Noise) period() time.Duration {
+	if n.Every <= 0 {
+		return time.Minute
+	}
+	return n.Every.D()
 }
 
 // Change alters the scenario from a time on.
@@ -144,6 +169,20 @@ func (s Scenario) Validate() rollout.FieldErrors {
 		}
 		if c.Missing < 0 || c.Outage < 0 {
 			add(p, "missing and outage must not be negative")
+		}
+	}
+	if n := s.Noise; n != nil {
+		if n.Every < 0 || (n.Every > 0 && n.Every.D() < time.Second) {
+			add("noise.every", "must be at least 1s, got %s", n.Every)
+		}
+		if n.Spread < 0 || n.Spread > 1 {
+			add("noise.spread", "must be between 0 and 100%%, got %g", float64(n.Spread))
+		}
+		if n.Bursts < 0 || n.Bursts > 1 {
+			add("noise.bursts", "must be between 0 and 100%%, got %g", float64(n.Bursts))
+		}
+		if n.BurstFactor < 0 || (n.Bursts > 0 && n.BurstFactor == 0) {
+			add("noise.burstFactor", "give the factor bursts multiply the error rates by (e.g. 4)")
 		}
 	}
 	ops := []string{rollout.OpPromote, rollout.OpAbort, rollout.OpPause, rollout.OpResume, rollout.OpRetry, rollout.OpRollback, rollout.OpApprove}

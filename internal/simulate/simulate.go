@@ -18,16 +18,41 @@ var Epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 // DefaultDuration bounds a simulation whose scenario gives none.
 const DefaultDuration = time.Hour
 
+// Policies: how a simulated run's checks are judged.
+const (
+	// PolicyAviary judges the spec's own analysis (its metrics, or the
+	// default analysis).
+	PolicyAviary = "aviary"
+	// PolicyThreshold replaces the analysis with the common fixed-threshold
+	// rule: the canary's success rate must be at least 99% in each 1-minute
+	// interval, a minute without canary requests counts as failed, and the
+	// fifth failed check rolls the run back. The steps are the spec's.
+	PolicyThreshold = "threshold"
+)
+
+// Policies lists the accepted policies.
+var Policies = []string{PolicyAviary, PolicyThreshold}
+
+// The threshold policy's rule.
+const (
+	ThresholdSuccessRate  = 0.99
+	ThresholdInterval     = time.Minute
+	ThresholdFailedChecks = 5
+)
+
 // Options tune a simulation.
 type Options struct {
 	// Seed picks the random traffic; the same seed gives the same run.
 	Seed uint64
+	// Policy is PolicyAviary (default) or PolicyThreshold.
+	Policy string
 }
 
 // Result is a simulated run: what happened, in order, and how it ended.
 type Result struct {
 	Rollout  string  `json:"rollout"`
 	Seed     uint64  `json:"seed"`
+	Policy   string  `json:"policy,omitempty"` // set for the threshold policy only
 	Stable   string  `json:"stable"`
 	Canary   string  `json:"canary"`
 	Timeline []Entry `json:"timeline"`
@@ -76,10 +101,11 @@ type sim struct {
 	st       rollout.Status
 	now      time.Time
 	applied  int64
-	series   map[string][]analysis.Interval
+	trackers map[string]*analysis.Tracker // each metric's judge over the run
 	res      Result
 	finished bool
 	runStart time.Time
+	policy   string
 }
 
 // Run simulates releasing m's version under scenario sc. m must be valid;
@@ -89,6 +115,15 @@ func Run(m rollout.Manifest, sc Scenario, opt Options) (Result, error) {
 		return Result{}, errs
 	}
 	m = m.Normalize()
+	policy := opt.Policy
+	switch policy {
+	case "", PolicyAviary:
+		policy = PolicyAviary
+	case PolicyThreshold:
+		m.Spec.Analysis = thresholdAnalysis(m.Spec.Analysis)
+	default:
+		return Result{}, fmt.Errorf("unknown policy %q (want %s)", opt.Policy, strings.Join(Policies, " or "))
+	}
 	stable := sc.StableVersion
 	if stable == "" {
 		stable = "stable"
@@ -98,9 +133,13 @@ func Run(m rollout.Manifest, sc Scenario, opt Options) (Result, error) {
 	}
 	s := &sim{
 		spec: m.Spec, sc: sc, now: Epoch,
-		w:      &world{sc: sc, seed: opt.Seed, t0: Epoch},
-		series: map[string][]analysis.Interval{},
-		res:    Result{Rollout: m.Metadata.Name, Seed: opt.Seed, Stable: stable, Canary: m.Spec.Version},
+		w:        &world{sc: sc, seed: opt.Seed, t0: Epoch},
+		trackers: map[string]*analysis.Tracker{},
+		res:      Result{Rollout: m.Metadata.Name, Seed: opt.Seed, Stable: stable, Canary: m.Spec.Version},
+		policy:   policy,
+	}
+	if policy == PolicyThreshold {
+		s.res.Policy = policy
 	}
 	initial := m.Spec
 	initial.Version = stable
@@ -251,8 +290,17 @@ func (s *sim) checks(rc rollout.RunChecks) *rollout.CheckResults {
 		} else if iv, err := s.interval(m, win, rc); err != nil {
 			r = analysis.Result{Metric: m.Name, Verdict: analysis.Error, CanaryCount: -1, Reason: fmt.Sprintf("%s: %v", m.Name, err)}
 		} else {
-			s.series[m.Name] = append(s.series[m.Name], iv)
-			r = analysis.Judge(m.Name, m.Criteria, s.series[m.Name])
+			tr := s.trackers[m.Name]
+			if tr == nil {
+				tr = analysis.NewTracker(m.Name, m.Criteria)
+				s.trackers[m.Name] = tr
+			}
+			r = tr.Add(iv) // what analysis.Judge gives for the series so far
+
+			if s.policy == PolicyThreshold && r.Verdict == analysis.Inconclusive {
+				r.Verdict = analysis.Fail
+				r.Reason += " (the threshold policy counts a minute without data as failed)"
+			}
 		}
 		cr.Results = append(cr.Results, r)
 	}
@@ -278,6 +326,20 @@ func (s *sim) interval(m rollout.Metric, win window, rc rollout.RunChecks) (anal
 	}
 	iv.Stable, err = builtinValue(m.Query, win.stable.measurement(rc.Start, rc.End))
 	return iv, err
+}
+
+// thresholdAnalysis is the threshold policy's analysis: one check, an error
+// rate of at most 1% (a success rate of at least 99%) in each minute, and
+// rollback at the fifth failed check.
+func thresholdAnalysis(a rollout.Analysis) rollout.Analysis {
+	maxErrors := analysis.Number(1 - ThresholdSuccessRate)
+	a.Interval = rollout.Duration(ThresholdInterval)
+	a.FailureLimit = ThresholdFailedChecks - 1
+	a.Metrics = []rollout.Metric{{
+		Name: "error-rate", Provider: rollout.ProviderBuiltin, Query: "error-rate",
+		Criteria: analysis.Criteria{Max: &maxErrors},
+	}}
+	return a
 }
 
 func orUnknown(n int64) int64 {

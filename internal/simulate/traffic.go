@@ -3,7 +3,6 @@ package simulate
 import (
 	"math"
 	"math/rand/v2"
-	"sort"
 	"time"
 
 	"aviary/internal/analysis"
@@ -30,7 +29,7 @@ type weightAt struct {
 // sample is what one version served over a window.
 type sample struct {
 	requests, errors int64
-	buckets          map[int]float64 // latency histogram by log bucket
+	buckets          []float64 // latency histogram: weight by log bucket index
 }
 
 // window is the measurements of both versions over [start, end).
@@ -84,10 +83,11 @@ func (w *world) state(t time.Time) (rate float64, stable, canary Behaviour, miss
 
 // measure draws the traffic of [start, end) second by second. Seconds whose
 // data went missing are left out unless served is set (to count what the
-// versions served rather than what was measured).
+// versions served rather than what was measured); served counts requests
+// and errors only, and skips the latencies, which are drawn after the
+// counts from each second's stream, so the counts are the same.
 func (w *world) measure(start, end time.Time, served bool) window {
 	win := window{missing: true}
-	win.canary.buckets, win.stable.buckets = map[int]float64{}, map[int]float64{}
 	for t := start; t.Before(end); t = t.Add(time.Second) {
 		dt := min(end.Sub(t), time.Second).Seconds()
 		rate, stable, canary, missing, _ := w.state(t)
@@ -97,8 +97,9 @@ func (w *world) measure(start, end time.Time, served bool) window {
 		win.missing = false
 		share := w.canaryShare(t)
 		sec := uint64(t.Sub(w.t0) / time.Second)
-		w.serve(&win.canary, canary, rate*dt*share, rand.New(rand.NewPCG(w.seed, sec*2+1)))
-		w.serve(&win.stable, stable, rate*dt*(1-share), rand.New(rand.NewPCG(w.seed, sec*2)))
+		cf, sf := w.noise(t)
+		w.serve(&win.canary, canary, cf, rate*dt*share, rand.New(rand.NewPCG(w.seed, sec*2+1)), served)
+		w.serve(&win.stable, stable, sf, rate*dt*(1-share), rand.New(rand.NewPCG(w.seed, sec*2)), served)
 	}
 	_, _, _, _, win.outage = w.state(end)
 	return win
@@ -108,14 +109,20 @@ func (w *world) measure(start, end time.Time, served bool) window {
 // rest of the second's requests are represented by weighting the draws.
 const maxLatencySamples = 200
 
-func (w *world) serve(s *sample, b Behaviour, mean float64, r *rand.Rand) {
+// serve draws one second of a version's traffic: its requests, their
+// errors (at the behaviour's error rate times the noise factor, at most 1)
+// and, unless countsOnly, their latencies.
+func (w *world) serve(s *sample, b Behaviour, factor, mean float64, r *rand.Rand, countsOnly bool) {
 	n := poisson(r, mean)
 	if n == 0 {
 		return
 	}
 	s.requests += n
 	if b.ErrorRate != nil {
-		s.errors += binomial(r, n, float64(*b.ErrorRate))
+		s.errors += binomial(r, n, min(1, float64(*b.ErrorRate)*factor))
+	}
+	if countsOnly {
+		return
 	}
 	lat := defaultLatency
 	if b.Latency != nil {
@@ -126,12 +133,49 @@ func (w *world) serve(s *sample, b Behaviour, mean float64, r *rand.Rand) {
 	k := min(n, maxLatencySamples)
 	weight := float64(n) / float64(k)
 	for range k {
-		x := math.Exp(mu + sigma*r.NormFloat64())
+		lx := mu + sigma*r.NormFloat64() // log of the latency
 		if b.Slow != nil && r.Float64() < float64(b.Slow.Share) {
-			x += float64(b.Slow.Extra)
+			s.add(bucketOf(math.Exp(lx)+float64(b.Slow.Extra)), weight)
+			continue
 		}
-		s.buckets[bucketOf(x)] += weight
+		s.add(bucketOfLog(lx), weight)
 	}
+}
+
+// add counts weight in bucket i.
+func (s *sample) add(i int, weight float64) {
+	if i >= len(s.buckets) {
+		s.buckets = append(s.buckets, make([]float64, i+1-len(s.buckets)+64)...)
+	}
+	s.buckets[i] += weight
+}
+
+// noiseSalt separates the noise's random streams from the traffic's.
+const noiseSalt = 0x6e6f697365
+
+// noise returns the factors multiplying the canary's and the stable's error
+// rates at t: 1 without noise. Each period's factors come from a stream of
+// their own, so the traffic's draws do not change when noise is added.
+func (w *world) noise(t time.Time) (canary, stable float64) {
+	n := w.sc.Noise
+	if n == nil {
+		return 1, 1
+	}
+	period := n.period()
+	k := uint64(t.Sub(w.t0) / period)
+	draw := func(stream uint64) float64 {
+		r := rand.New(rand.NewPCG(w.seed^noiseSalt, k*2+stream))
+		f := 1 + float64(n.Spread)*(2*r.Float64()-1)
+		if r.Float64() < float64(n.Bursts) {
+			f *= n.BurstFactor
+		}
+		return max(0, f)
+	}
+	stable = draw(0)
+	if n.Independent {
+		return draw(1), stable
+	}
+	return stable, stable
 }
 
 // Latency buckets are log-scale, 64 per doubling from 1µs: any quantile
@@ -148,6 +192,18 @@ func bucketOf(x float64) int {
 	return int(math.Ceil(math.Log2(x/bucketBase) * bucketsPerDoubling))
 }
 
+// logBucketBase is log(bucketBase).
+var logBucketBase = math.Log(bucketBase)
+
+// bucketOfLog is bucketOf(exp(lx)), without computing the exponential and
+// its logarithm: the simulation's hot path.
+func bucketOfLog(lx float64) int {
+	if lx <= logBucketBase {
+		return 0
+	}
+	return int(math.Ceil((lx - logBucketBase) / math.Ln2 * bucketsPerDoubling))
+}
+
 func bucketUpper(i int) float64 {
 	return bucketBase * math.Exp2(float64(i)/bucketsPerDoubling)
 }
@@ -158,14 +214,9 @@ func (s sample) measurement(start, end time.Time) analysis.Measurement {
 	if len(s.buckets) == 0 {
 		return m
 	}
-	idx := make([]int, 0, len(s.buckets))
-	for i := range s.buckets {
-		idx = append(idx, i)
-	}
-	sort.Ints(idx)
 	h := &analysis.Histogram{}
-	for _, i := range idx {
-		if c := int64(math.Round(s.buckets[i])); c > 0 {
+	for i, w := range s.buckets {
+		if c := int64(math.Round(w)); c > 0 {
 			h.Buckets = append(h.Buckets, analysis.Bucket{Upper: bucketUpper(i), Count: c})
 		}
 	}
