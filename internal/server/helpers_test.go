@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -121,4 +122,11 @@ func advanceUntil(t *testing.T, env *servertest.Env, what string, cond func() bo
 		env.Clock.Advance(10 * time.Second)
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// serve calls a handler directly.
+func serve(h http.Handler, method, path string) *httptest.ResponseRecorder {
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(method, path, nil))
+	return rec
 }

@@ -41,6 +41,14 @@ type Env struct {
 	Server     *server.Server
 	// Logs holds what the server logged.
 	Logs *SyncBuffer
+
+	stopOnce sync.Once
+	stop     func(t testing.TB)
+}
+
+// StopController stops the controller (the API keeps serving).
+func (e *Env) StopController(t testing.TB) {
+	e.stopOnce.Do(func() { e.stop(t) })
 }
 
 // Options adjust Start.
@@ -49,6 +57,10 @@ type Options struct {
 	Heartbeat time.Duration
 	// MaxBody bounds request bodies (default: the server's).
 	MaxBody int64
+	// Router is the name the fake router is registered under (default
+	// builtin); NoProvider leaves the controller without providers.
+	Router     string
+	NoProvider bool
 }
 
 // Start runs a controller and the API until the test ends.
@@ -56,10 +68,17 @@ func Start(t testing.TB, o Options) *Env {
 	t.Helper()
 	env := &Env{Clock: NewClock(Epoch), Store: NewMemStore(), Router: NewRouter(), Provider: NewProvider(), Logs: &SyncBuffer{}}
 	reg := prometheus.NewRegistry()
+	if o.Router == "" {
+		o.Router = rollout.RouterBuiltin
+	}
+	providers := map[string]controller.Provider{rollout.ProviderBuiltin: env.Provider}
+	if o.NoProvider {
+		providers = nil
+	}
 	c, err := controller.New(controller.Options{
 		Store:      env.Store,
-		Routers:    map[string]controller.Router{rollout.RouterBuiltin: env.Router},
-		Providers:  map[string]controller.Provider{rollout.ProviderBuiltin: env.Provider},
+		Routers:    map[string]controller.Router{o.Router: env.Router},
+		Providers:  providers,
 		Clock:      env.Clock,
 		Registerer: reg,
 		Workers:    2,
@@ -88,9 +107,7 @@ func Start(t testing.TB, o Options) *Env {
 	go func() { done <- c.Run(ctx) }()
 	hs := httptest.NewServer(srv)
 	env.URL = hs.URL
-	t.Cleanup(func() {
-		srv.Close()
-		hs.Close()
+	env.stop = func(t testing.TB) {
 		cancel()
 		select {
 		case err := <-done:
@@ -100,6 +117,11 @@ func Start(t testing.TB, o Options) *Env {
 		case <-time.After(10 * time.Second):
 			t.Error("the controller did not stop")
 		}
+	}
+	t.Cleanup(func() {
+		srv.Close()
+		hs.Close()
+		env.StopController(t)
 	})
 	// The controller accepts commands once Run has loaded the store.
 	WaitFor(t, "the controller to run", func() bool {
