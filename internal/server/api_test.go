@@ -195,7 +195,7 @@ func TestHistory(t *testing.T) {
 	advanceUntil(t, env, "v2 promoted", func() bool { return env.Phase("web") == rollout.PhaseSucceeded })
 
 	all := decode[server.Events](t, must(t, env, request{method: "GET", path: "/api/v1/rollouts/web/events"}, http.StatusOK).body)
-	if len(all.Events) < 5 || all.Events[0].Event.Type != rollout.EventInitialized || all.Events[len(all.Events)-1].Event.Type != rollout.EventPromoted {
+	if len(all.Events) < 5 || all.Events[0].Type != rollout.EventInitialized || all.Events[len(all.Events)-1].Type != rollout.EventPromoted {
 		t.Fatalf("events: got %d from %+v, want Initialized … Promoted", len(all.Events), all.Events)
 	}
 	page := decode[server.Events](t, must(t, env, request{method: "GET", path: "/api/v1/rollouts/web/events?limit=2"}, http.StatusOK).body)

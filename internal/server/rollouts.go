@@ -107,7 +107,8 @@ const (
 
 func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	name := r.PathValue("name")
-	if _, err := s.opts.Controller.Get(name); err != nil {
+	rec, err := s.opts.Controller.Get(name)
+	if err != nil {
 		return err
 	}
 	q := r.URL.Query()
@@ -126,12 +127,11 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("read events of %q: %w", name, err)
 	}
-	out := Events{Events: evs, Next: after}
-	if out.Events == nil {
-		out.Events = []store.EventRecord{}
-	}
-	if n := len(evs); n > 0 {
-		out.Next = evs[n-1].ID
+	out := Events{Events: make([]Event, len(evs)), Next: after}
+	steps := stepCount(rec)
+	for i, e := range evs {
+		out.Events[i] = newEvent(e.ID, e.Rollout, e.Event, steps)
+		out.Next = e.ID
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil

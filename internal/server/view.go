@@ -261,11 +261,44 @@ type Applied struct {
 	Results []ApplyResult `json:"results"`
 }
 
+// Event is one recorded transition of a rollout, with a reason that names
+// the numbers behind it. Step is 1-based, as in Status (0 before the first
+// run). ID orders events; it is 0 in a watch stream, where events arrive
+// before the store numbers them.
+type Event struct {
+	ID       int64         `json:"id"`
+	Rollout  string        `json:"rollout"`
+	Time     time.Time     `json:"time"`
+	Run      int           `json:"run"`
+	Type     string        `json:"type"`
+	Severity string        `json:"severity"`
+	Phase    rollout.Phase `json:"phase"`
+	Weight   int           `json:"weight"`
+	Step     int           `json:"step"`
+	Reason   string        `json:"reason"`
+}
+
+// newEvent converts the core's event (whose step is an index) for a
+// rollout of steps steps.
+func newEvent(id int64, name string, e rollout.Event, steps int) Event {
+	step := 0
+	if e.Run > 0 {
+		step = min(e.Step+1, steps)
+	}
+	return Event{ID: id, Rollout: name, Time: e.Time, Run: e.Run, Type: e.Type, Severity: e.Severity,
+		Phase: e.Phase, Weight: e.Weight, Step: step, Reason: e.Reason}
+}
+
+// stepCount is the number of steps of a stored rollout's spec.
+func stepCount(r store.Record) int {
+	return len(r.Manifest.Normalize().Spec.Strategy.Canary.Steps)
+}
+
 // Events is the answer of GET /api/v1/rollouts/{name}/events. Next is the
 // id to pass as after= to read the events that follow.
 type Events struct {
-	Events []store.EventRecord `json:"events"`
-	Next   int64               `json:"next"`
+	Events []Event `json:"events"`
+	Next   int64   `json:"next"`
 }
 
 // Runs is the answer of GET /api/v1/rollouts/{name}/runs.

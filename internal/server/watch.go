@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"aviary/internal/controller"
-	"aviary/internal/rollout"
 	"aviary/internal/store"
 )
 
@@ -26,8 +25,8 @@ const (
 // RolloutChange is the data of a rollout event: the rollout's status and
 // the events its transition recorded (none in a resync).
 type RolloutChange struct {
-	Rollout Status          `json:"rollout"`
-	Events  []rollout.Event `json:"events"`
+	Rollout Status  `json:"rollout"`
+	Events  []Event `json:"events"`
 }
 
 // Deleted is the data of a deleted event.
@@ -152,16 +151,17 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request) error {
 		snapshot: func(e emitter, recs []store.Record) error {
 			now := s.opts.Now()
 			for _, rec := range recs {
-				if err := e.event(EventRollout, RolloutChange{Rollout: NewStatus(rec, now), Events: []rollout.Event{}}); err != nil {
+				if err := e.event(EventRollout, RolloutChange{Rollout: NewStatus(rec, now), Events: []Event{}}); err != nil {
 					return err
 				}
 			}
 			return nil
 		},
 		change: func(e emitter, c controller.Change) error {
-			evs := c.Events
-			if evs == nil {
-				evs = []rollout.Event{}
+			evs := make([]Event, len(c.Events))
+			steps := stepCount(c.Record)
+			for i, ev := range c.Events {
+				evs[i] = newEvent(0, c.Name, ev, steps)
 			}
 			return e.event(EventRollout, RolloutChange{Rollout: NewStatus(c.Record, s.opts.Now()), Events: evs})
 		},
