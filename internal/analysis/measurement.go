@@ -23,6 +23,19 @@ type Measurement struct {
 	Errors   int64 `json:"errors,omitempty"`
 	// Latency is the distribution of request latencies in seconds, when known.
 	Latency *Histogram `json:"latency,omitempty"`
+	// Slow is the exact number of requests slower than the check's
+	// SlowerThan, when the provider counted them (HasSlow); otherwise the
+	// slow-request test estimates it from Latency.
+	Slow    int64 `json:"slow,omitempty"`
+	HasSlow bool  `json:"hasSlow,omitempty"`
+	// Samples are raw values (e.g. latencies in seconds), when a provider
+	// or a file supplies them; the Mann-Whitney test uses them in
+	// preference to Latency.
+	Samples []float64 `json:"samples,omitempty"`
+	// Err is the provider's error when the measurement failed. Judge returns
+	// Error when the latest interval has one, and skips older failed
+	// intervals.
+	Err string `json:"error,omitempty"`
 }
 
 // Histogram is a distribution of non-negative values (latencies in seconds)

@@ -1,6 +1,10 @@
 package analysis
 
-import "fmt"
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+)
 
 // Verdict is the outcome of one check.
 type Verdict int
@@ -71,9 +75,59 @@ type Result struct {
 	Statistic float64 `json:"statistic,omitempty"`
 	P         float64 `json:"p,omitempty"`
 	E         float64 `json:"e,omitempty"`
-	// Effect is the estimated effect (canary minus stable, or canary over
-	// stable for ratio comparisons), when one was estimated.
+	// Effect is the estimated effect, when one was estimated: canary minus
+	// stable (fixed comparisons: the values; sequential tests: the event
+	// rates; Mann-Whitney: the Hodges-Lehmann shift), or for a one-sample
+	// sequential test the canary's event rate.
 	Effect float64 `json:"effect,omitempty"`
+	// EffectBounds, when set, bound Effect: a confidence sequence for
+	// sequential tests, a confidence interval for Mann-Whitney.
+	EffectBounds *Bounds `json:"effectBounds,omitempty"`
+	// Test names the statistical test that ran ("sequential",
+	// "mann-whitney"), if any.
+	Test string `json:"test,omitempty"`
 	// Reason is a one-line explanation naming the numbers behind the verdict.
 	Reason string `json:"reason"`
+}
+
+// Bounds is a confidence interval or sequence at level Level. An unbounded
+// end is infinite in Go and null in JSON.
+type Bounds struct {
+	Lower float64 `json:"lower"`
+	Upper float64 `json:"upper"`
+	Level float64 `json:"level"`
+}
+
+type boundsJSON struct {
+	Lower *float64 `json:"lower"`
+	Upper *float64 `json:"upper"`
+	Level float64  `json:"level"`
+}
+
+// MarshalJSON writes infinite ends as null.
+func (b Bounds) MarshalJSON() ([]byte, error) {
+	j := boundsJSON{Level: b.Level}
+	if !math.IsInf(b.Lower, 0) && !math.IsNaN(b.Lower) {
+		j.Lower = &b.Lower
+	}
+	if !math.IsInf(b.Upper, 0) && !math.IsNaN(b.Upper) {
+		j.Upper = &b.Upper
+	}
+	return json.Marshal(j)
+}
+
+// UnmarshalJSON reads null ends as infinite.
+func (b *Bounds) UnmarshalJSON(data []byte) error {
+	var j boundsJSON
+	if err := json.Unmarshal(data, &j); err != nil {
+		return err
+	}
+	*b = Bounds{Lower: math.Inf(-1), Upper: math.Inf(1), Level: j.Level}
+	if j.Lower != nil {
+		b.Lower = *j.Lower
+	}
+	if j.Upper != nil {
+		b.Upper = *j.Upper
+	}
+	return nil
 }
