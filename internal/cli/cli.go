@@ -39,7 +39,7 @@ func usagef(format string, args ...any) error {
 // Main runs the command line with args (args[0] is the program name) and
 // returns the process exit code.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	return run(ctx, args, osSystem(), stdout, stderr)
+	return run(ctx, args, os.Stdin, stdout, stderr)
 }
 
 // system is what commands take from the process: input, environment, the
@@ -59,7 +59,13 @@ func osSystem() *system {
 	return &system{stdin: os.Stdin, getenv: os.Getenv, now: time.Now, loc: time.Local, terminal: terminalOf, http: defaultHTTP()}
 }
 
-func run(ctx context.Context, args []string, sys *system, stdout, stderr io.Writer) int {
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	sys := osSystem()
+	sys.stdin = stdin
+	return runWith(ctx, args, sys, stdout, stderr)
+}
+
+func runWith(ctx context.Context, args []string, sys *system, stdout, stderr io.Writer) int {
 	root := newRoot(sys)
 	root.SetArgs(args[1:])
 	root.SetOut(stdout)

@@ -3,7 +3,6 @@ package cli
 import (
 	"bytes"
 	"context"
-	"flag"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -15,10 +14,8 @@ import (
 
 	"aviary/internal/rollout"
 	"aviary/internal/server/servertest"
-	"github.com/google/go-cmp/cmp"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 // cliResult is what one run of the command line did.
 type cliResult struct {
@@ -62,7 +59,7 @@ func (a *aviary) run(args ...string) cliResult {
 
 func (a *aviary) runIn(ctx context.Context, stdin string, args ...string) cliResult {
 	var stdout, stderr bytes.Buffer
-	code := run(ctx, append([]string{"aviary"}, args...), a.system(stdin), &stdout, &stderr)
+	code := runWith(ctx, append([]string{"aviary"}, args...), a.system(stdin), &stdout, &stderr)
 	return cliResult{code: code, stdout: stdout.String(), stderr: stderr.String()}
 }
 
@@ -79,28 +76,6 @@ func (a *aviary) ok(args ...string) cliResult {
 // normalize replaces what differs between runs: the test server's address.
 func (a *aviary) normalize(s string) string {
 	return strings.ReplaceAll(s, a.env.URL, "http://127.0.0.1:PORT")
-}
-
-// golden compares got with testdata/NAME, or rewrites it with -update.
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./internal/cli -update to write it)", err)
-	}
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("%s differs (-want +got):\n%s", path, diff)
-	}
 }
 
 // writeFile writes a file in a temporary directory and returns its path.

@@ -44,7 +44,7 @@ func (a *aviary) start(args ...string) *background {
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &background{done: make(chan int, 1), cancel: cancel}
 	go func() {
-		b.done <- run(ctx, append([]string{"aviary"}, args...), a.system(""), &b.stdout, &b.stderr)
+		b.done <- runWith(ctx, append([]string{"aviary"}, args...), a.system(""), &b.stdout, &b.stderr)
 	}()
 	a.t.Cleanup(cancel)
 	return b
