@@ -248,8 +248,8 @@ func TestControllerNotRunning(t *testing.T) {
 	applyVersion(t, env, "web", "v1")
 	env.StopController(t)
 	res := must(t, env, request{method: "POST", path: "/api/v1/rollouts/web/abort", token: servertest.Token}, http.StatusServiceUnavailable)
-	if e := decode[server.ErrorBody](t, res.body); !strings.Contains(e.Error, "controller not running") {
-		t.Errorf("got %q", e.Error)
+	if e := decode[server.ErrorBody](t, res.body); !strings.Contains(e.Error, "the controller is not running") || res.header.Get("Retry-After") == "" {
+		t.Errorf("got %q, Retry-After %q", e.Error, res.header.Get("Retry-After"))
 	}
 	must(t, env, request{method: "POST", path: "/api/v1/rollouts", body: servertest.Manifest("web", "v2"), token: servertest.Token}, http.StatusServiceUnavailable)
 	must(t, env, request{method: "GET", path: "/api/v1/rollouts/web"}, http.StatusOK)

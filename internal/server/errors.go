@@ -119,6 +119,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.As(err, &tooLarge):
 		body.Error = fmt.Sprintf("the request body is larger than the limit of %d bytes", tooLarge.Limit)
+	case status == http.StatusServiceUnavailable:
+		body.Error = "the controller is not running (the server is starting or stopping): try again shortly"
+		w.Header().Set("Retry-After", "1")
 	case errors.As(err, &ue):
 		body.Fields = append(body.Fields, ue.field)
 	case errors.As(err, &fe):
