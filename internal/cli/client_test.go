@@ -16,7 +16,6 @@ import (
 	"aviary/internal/server/servertest"
 )
 
-
 // cliResult is what one run of the command line did.
 type cliResult struct {
 	code           int
