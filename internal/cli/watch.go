@@ -39,7 +39,8 @@ type watcher struct {
 	width    int
 
 	sawActive bool
-	drawn     int    // lines of the live view on screen
+	drawn     int            // lines of the live view on screen
+	recent    []server.Event // the latest events, for the live view
 	last      string // the last status line printed (plain mode)
 	checks    string // the last checks printed (plain mode)
 	result    error
@@ -154,18 +155,32 @@ func (w *watcher) render(c server.RolloutChange) error {
 		_, err = fmt.Fprintf(w.out, "%s\n", b)
 		return err
 	case w.terminal:
+		w.recent = append(w.recent, c.Events...)
+		if n := len(w.recent); n > recentEvents {
+			w.recent = w.recent[n-recentEvents:]
+		}
 		return w.redraw(c.Rollout)
 	}
 	return w.lines(c)
 }
 
-// redraw replaces the live view on the terminal with the new status.
+// recentEvents is how many events the live view shows.
+const recentEvents = 5
+
+// redraw replaces the live view on the terminal with the new status and
+// the latest events.
 func (w *watcher) redraw(st server.Status) error {
 	var b strings.Builder
 	if w.drawn > 0 {
 		fmt.Fprintf(&b, "\x1b[%dA\x1b[J", w.drawn)
 	}
 	lines := statusLines(w.sys, st)
+	if len(w.recent) > 0 {
+		lines = append(lines, "  events")
+		for _, e := range w.recent {
+			lines = append(lines, fmt.Sprintf("    %s  %-14s %s", e.Time.In(w.sys.loc).Format("15:04:05"), e.Type, oneLine(e.Reason)))
+		}
+	}
 	for _, l := range lines {
 		b.WriteString(truncate(l, w.width-1) + "\n")
 	}

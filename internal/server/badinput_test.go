@@ -165,6 +165,7 @@ func badCases() []badCase {
 		{"GET on an operation", request{method: "GET", path: "/api/v1/rollouts/web/promote"}, 405, "allowed: POST", nil},
 		{"POST on events", request{method: "POST", path: "/api/v1/rollouts/web/events", token: tok}, 405, "allowed: GET, HEAD", nil},
 		{"an unknown API path", request{method: "GET", path: "/api/v2/rollouts"}, 404, "no API endpoint", nil},
+		{"a POST to an unknown API path without a token", request{method: "POST", path: "/api/v1/nothing"}, 404, "no API endpoint at /api/v1/nothing", nil},
 	}
 }
 

@@ -138,7 +138,9 @@ func (s *Server) Close() {
 // handlerFunc is a handler that returns its error; serve writes it.
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 
-// route is one path's handlers by method; mutating methods need the token.
+// route is one path's handlers by method; mutating methods need the
+// token. The method "" takes any method without a token (for answers that
+// change nothing, such as an unknown path's 404).
 type route map[string]handlerFunc
 
 func (s *Server) routes() {
@@ -188,15 +190,17 @@ func (s *Server) dispatch(rt route) http.Handler {
 			method = http.MethodGet
 		}
 		h, ok := rt[method]
+		anyMethod := false
 		if !ok {
 			h, ok = rt[""]
+			anyMethod = ok
 		}
 		if !ok {
 			w.Header().Set("Allow", allowed)
 			s.writeError(w, r, apiError{errMethod, r.Method + " is not allowed on " + r.URL.Path + " (allowed: " + allowed + ")"})
 			return
 		}
-		if method != http.MethodGet && !s.authorized(r) {
+		if method != http.MethodGet && !anyMethod && !s.authorized(r) {
 			s.writeError(w, r, apiError{errUnauthorized, unauthorizedMessage(r)})
 			return
 		}
