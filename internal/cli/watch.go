@@ -41,8 +41,8 @@ type watcher struct {
 	sawActive bool
 	drawn     int            // lines of the live view on screen
 	recent    []server.Event // the latest events, for the live view
-	last      string // the last status line printed (plain mode)
-	checks    string // the last checks printed (plain mode)
+	last      string         // the last status line printed (plain mode)
+	checks    string         // the last checks printed (plain mode)
 	result    error
 }
 
