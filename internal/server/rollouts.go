@@ -3,6 +3,7 @@ package server
 import (
 	"fmt"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"unicode"
@@ -161,6 +162,7 @@ func (s *Server) runs(w http.ResponseWriter, r *http.Request) error {
 	if runs == nil {
 		runs = []store.Run{}
 	}
+	sort.Slice(runs, func(i, j int) bool { return runs[i].Run > runs[j].Run })
 	writeJSON(w, http.StatusOK, Runs{Runs: runs})
 	return nil
 }

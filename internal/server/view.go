@@ -301,7 +301,7 @@ type Events struct {
 	Next   int64   `json:"next"`
 }
 
-// Runs is the answer of GET /api/v1/rollouts/{name}/runs.
+// Runs is the answer of GET /api/v1/rollouts/{name}/runs, newest first.
 type Runs struct {
 	Runs []store.Run `json:"runs"`
 }
