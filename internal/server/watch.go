@@ -85,8 +85,13 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, f streamFuncs) e
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
 	e := emitter{w: w, rc: http.NewResponseController(w)}
+	// A stream outlives any write timeout the http.Server sets for calls.
+	_ = e.rc.SetWriteDeadline(time.Time{})
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead {
+		return nil
+	}
 	resync := func() error {
 		var recs []store.Record
 		for _, rec := range s.opts.Controller.List() {

@@ -277,3 +277,26 @@ func TestRoutesWatch(t *testing.T) {
 		t.Fatalf("deleted %q", d.Name)
 	}
 }
+
+// A stream is not cut by the http.Server's write timeout, and HEAD answers
+// the headers without opening one.
+func TestStreamOutlivesWriteTimeout(t *testing.T) {
+	env := servertest.Start(t, servertest.Options{})
+	applyVersion(t, env, "web", "v1")
+	hs := httptest.NewUnstartedServer(env.Server)
+	hs.Config.WriteTimeout = 100 * time.Millisecond
+	hs.Start()
+	t.Cleanup(hs.Close) // after the stream's cleanup ends it
+	s := openStream(t, hs.URL+"/api/v1/watch")
+	expect[server.Resync](s, server.EventResync)
+	expect[server.RolloutChange](s, server.EventRollout)
+	time.Sleep(300 * time.Millisecond)
+	applyVersion(t, env, "web", "v2")
+	if c := expect[server.RolloutChange](s, server.EventRollout); c.Rollout.DesiredVersion != "v2" {
+		t.Fatalf("after the write timeout: got %s, want the change to v2", c.Rollout.DesiredVersion)
+	}
+	res := must(t, env, request{method: "HEAD", path: "/api/v1/watch"}, http.StatusOK)
+	if ct := res.header.Get("Content-Type"); ct != "text/event-stream" || len(res.body) != 0 {
+		t.Errorf("HEAD: content type %q, body %q", ct, res.body)
+	}
+}
