@@ -104,9 +104,9 @@ func (c *Controller) measure(ctx context.Context, name string, spec rollout.Spec
 			} else {
 				r = analysis.Judge(m.Name, m.Criteria, append(series[m.Name], iv))
 			}
-			results[i] = r
-			points[i] = store.Point{Run: rc.Run, Interval: rc.Interval, Metric: m.Name, At: rc.End,
-				Canary: iv.Canary, Stable: iv.Stable, Result: r}
+			points[i] = finite(store.Point{Run: rc.Run, Interval: rc.Interval, Metric: m.Name, At: rc.End,
+				Canary: iv.Canary, Stable: iv.Stable, Result: r})
+			results[i] = points[i].Result
 		}()
 	}
 	wg.Wait()

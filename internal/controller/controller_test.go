@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -201,13 +203,13 @@ func manifest(t *testing.T, version, steps string) rollout.Manifest {
 type harness struct {
 	t      *testing.T
 	c      *Controller
-	store  *memStore
+	store  Store
 	router *fakeRouter
 	cancel context.CancelFunc
 	done   chan error
 }
 
-func start(t *testing.T, st *memStore, p Provider) *harness {
+func start(t *testing.T, st Store, p Provider) *harness {
 	t.Helper()
 	h := &harness{t: t, store: st, router: newFakeRouter(), done: make(chan error, 1)}
 	c, err := New(Options{Store: st, Routers: map[string]Router{rollout.RouterBuiltin: h.router},
@@ -298,7 +300,7 @@ func TestFaultyReleaseRolledBack(t *testing.T) {
 	}
 	waitFor(t, "v2 rolled back", func() bool { return h.phase("web") == rollout.PhaseFailed })
 	var reason string
-	for _, e := range h.store.eventLog("web") {
+	for _, e := range h.store.(*memStore).eventLog("web") {
 		if e.Type == rollout.EventRolledBack {
 			reason = e.Reason
 		}
@@ -363,5 +365,62 @@ func TestRefusedCommandChangesNothing(t *testing.T) {
 	}
 	if st.commits != commits {
 		t.Fatalf("refused commands committed %d transitions", st.commits-commits)
+	}
+}
+
+// Values that JSON cannot hold never reach the store.
+func TestFinite(t *testing.T) {
+	nan, inf := math.NaN(), math.Inf(1)
+	p := finite(store.Point{
+		Canary: analysis.Measurement{Value: nan, HasValue: true, Samples: []float64{1, nan, 2}},
+		Stable: analysis.Measurement{Value: 3, HasValue: true, Latency: &analysis.Histogram{Buckets: []analysis.Bucket{{Upper: 1, Count: 2}, {Upper: inf, Count: 1}}}},
+		Result: analysis.Result{Canary: inf, HasCanary: true, P: nan, Effect: -inf},
+	})
+	if _, err := json.Marshal(p); err != nil {
+		t.Fatalf("still not storable: %v", err)
+	}
+	if p.Canary.HasValue || len(p.Canary.Samples) != 2 || !p.Stable.HasValue || len(p.Stable.Latency.Buckets) != 1 || p.Result.HasCanary {
+		t.Fatalf("got %+v", p)
+	}
+}
+
+// The controller over the real SQLite store: a release promoted, then a
+// fresh controller over the reopened database finds it as it was.
+func TestWithSQLiteStore(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "aviary.db")
+	db, err := store.Open(ctx, path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := start(t, db, errorRates(0.01, 0.01))
+	for _, v := range []string{"v1", "v2"} {
+		if _, err := h.c.Apply(ctx, manifest(t, v, `[{setWeight: 50}, {analysis: {}}]`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "v2 promoted", func() bool { return h.phase("web") == rollout.PhaseSucceeded })
+	want, _ := h.c.Get("web")
+	h.stop()
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err = store.Open(ctx, path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	runs, err := db.Runs(ctx, "web")
+	if err != nil || len(runs) != 1 || runs[0].Outcome != rollout.PhaseSucceeded {
+		t.Fatalf("runs %+v, %v; want one Succeeded", runs, err)
+	}
+	h2 := start(t, db, errorRates(0.01, 0.01))
+	got, _ := h2.c.Get("web")
+	if string(mustJSON(got.Status)) != string(mustJSON(want.Status)) || got.Revision != want.Revision {
+		t.Fatalf("reloaded %+v, want %+v", got.Status, want.Status)
+	}
+	route, _ := h2.router.last("web")
+	if route.Generation != want.Status.RouteGeneration || route.Stable.Version != "v2" {
+		t.Fatalf("restored route %+v", route)
 	}
 }

@@ -1,80 +1,105 @@
-// Package store keeps rollouts, their spec revisions, run records, events
-// and measurement series in SQLite.
 package store
 
 import (
-	"errors"
 	"time"
 
 	"aviary/internal/analysis"
 	"aviary/internal/rollout"
 )
 
-// ErrNotFound means the rollout does not exist.
-var ErrNotFound = errors.New("rollout not found")
-
-// Record is a rollout as stored: its latest spec, status and route.
+// Record is a rollout as stored: its latest spec revision, its status and the
+// last route emitted for it. Times come back in UTC.
 type Record struct {
-	Name      string           `json:"name"`
-	Manifest  rollout.Manifest `json:"manifest"`
-	Revision  int64            `json:"revision"`
-	Status    rollout.Status   `json:"status"`
-	Route     *rollout.Route   `json:"route,omitempty"`
-	CreatedAt time.Time        `json:"createdAt"`
-	UpdatedAt time.Time        `json:"updatedAt"`
-}
-
-// Transition is one state change of one rollout, committed atomically.
-type Transition struct {
 	Name     string
-	At       time.Time
-	Manifest *rollout.Manifest
+	Manifest rollout.Manifest
+	// Revision is the number of Manifest's revision, counted from 1.
+	Revision int64
 	Status   rollout.Status
-	Route    *rollout.Route
-	Events   []rollout.Event
+	// Route is the last route emitted, nil before the first.
+	Route     *rollout.Route
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Transition is one step of a rollout, committed atomically by DB.Commit: the
+// result of one call to rollout.Next (or of an apply).
+type Transition struct {
+	// Name is the rollout's name.
+	Name string
+	// At is when the transition happened: the rollout's UpdatedAt, a new
+	// revision's AppliedAt, a finished run's EndedAt. It must be set.
+	At time.Time
+	// Manifest, when non-nil, is stored as a new spec revision, creating the
+	// rollout if it does not exist. A manifest identical to the latest
+	// revision adds no revision. Its metadata.name must equal Name.
+	Manifest *rollout.Manifest
+	// Status is the rollout's new status; it is always written.
+	Status rollout.Status
+	// Route, when non-nil, is the last route emitted. Its Generation must not
+	// be lower than the stored route's (ErrStaleRoute); equal replaces it.
+	Route *rollout.Route
+	// Events are appended to the rollout's event log, in order.
+	Events []rollout.Event
+	// Finished close run records: outcome, reason, and EndedAt = At. A Finish
+	// for a run already closed updates it (a rollback after promotion turns
+	// Succeeded into Failed).
 	Finished []rollout.Finish
-	Points   []Point
+	// Points are appended to their runs' measurement series; a point for a
+	// (run, interval, metric) already stored replaces it.
+	Points []Point
 }
 
-// Revision is one applied spec.
+// Revision is one version of a rollout's spec.
 type Revision struct {
-	Revision  int64            `json:"revision"`
-	Manifest  rollout.Manifest `json:"manifest"`
-	AppliedAt time.Time        `json:"appliedAt"`
+	Revision  int64
+	Manifest  rollout.Manifest
+	AppliedAt time.Time
 }
 
-// EventQuery selects events.
-type EventQuery struct {
-	Name    string
-	AfterID int64
-	Limit   int
-}
-
-// EventRecord is a stored event.
-type EventRecord struct {
-	ID      int64         `json:"id"`
-	Rollout string        `json:"rollout"`
-	Event   rollout.Event `json:"event"`
-}
-
-// Run is one run's record.
+// Run is one attempt to release one canary version.
 type Run struct {
-	Run           int           `json:"run"`
-	Version       string        `json:"version"`
-	StableVersion string        `json:"stableVersion"`
-	StartedAt     time.Time     `json:"startedAt"`
-	EndedAt       *time.Time    `json:"endedAt,omitempty"`
-	Outcome       rollout.Phase `json:"outcome,omitempty"`
-	Reason        string        `json:"reason,omitempty"`
+	Run           int
+	Version       string
+	StableVersion string
+	StartedAt     time.Time
+	// EndedAt is nil while the run goes on.
+	EndedAt *time.Time
+	// Outcome is PhaseSucceeded or PhaseFailed once the run ended, "" while
+	// it runs.
+	Outcome rollout.Phase
+	Reason  string
 }
 
-// Point is one metric measured over one interval of a run.
+// Point is one check of one metric in one interval of a run: what the
+// provider measured for both versions and the verdict.
 type Point struct {
-	Run      int                  `json:"run"`
-	Interval int                  `json:"interval"`
-	Metric   string               `json:"metric"`
-	At       time.Time            `json:"at"`
-	Canary   analysis.Measurement `json:"canary"`
-	Stable   analysis.Measurement `json:"stable"`
-	Result   analysis.Result      `json:"result"`
+	Run      int
+	Interval int
+	Metric   string
+	At       time.Time
+	Canary   analysis.Measurement
+	Stable   analysis.Measurement
+	Result   analysis.Result
 }
+
+// EventQuery selects events for DB.Events.
+type EventQuery struct {
+	// Name selects one rollout's events; "" selects every rollout's,
+	// including rollouts deleted since.
+	Name string
+	// AfterID returns only events with a greater ID (0: from the start).
+	AfterID int64
+	// Limit caps the number of events returned; 0 or less: no cap.
+	Limit int
+}
+
+// EventRecord is a stored event with its ID in the global event log.
+type EventRecord struct {
+	// ID grows in commit order across all rollouts.
+	ID      int64
+	Rollout string
+	Event   rollout.Event
+}
+
+// EventDeleted is the type of the event Delete appends to the global log.
+const EventDeleted = "Deleted"
