@@ -261,7 +261,8 @@ func TestHealthMetricsAndDashboard(t *testing.T) {
 }
 
 func TestDashboardFiles(t *testing.T) {
-	srv, err := server.New(server.Options{Controller: servertest.Start(t, servertest.Options{}).Controller, History: servertest.NewMemStore(), Token: "t",
+	env := servertest.Start(t, servertest.Options{})
+	srv, err := server.New(server.Options{Controller: env.Controller, History: env.Store, Token: "t",
 		Dashboard: fstest.MapFS{"index.html": {Data: []byte("<h1>dashboard</h1>")}, "app.js": {Data: []byte("let x")}}})
 	if err != nil {
 		t.Fatal(err)

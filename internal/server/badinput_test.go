@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"bytes"
 	"net/http"
 	"strings"
 	"testing"
@@ -177,7 +176,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 	settle(t, env)
 	for _, tc := range badCases() {
 		t.Run(tc.name, func(t *testing.T) {
-			before := env.Store.Dump()
+			before := env.Snapshot(t)
 			route, _ := env.Router.Route("web")
 			res := call(t, env, tc.rq)
 			if res.status != tc.status {
@@ -210,9 +209,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 				t.Error("405 without Allow")
 			}
 			time.Sleep(5 * time.Millisecond) // let anything wrongly started reach the store
-			if after := env.Store.Dump(); !bytes.Equal(before, after) {
-				t.Errorf("the store changed:\n%s", cmp.Diff(string(before), string(after)))
-			}
+			unchanged(t, before, env.Snapshot(t))
 			if after, _ := env.Router.Route("web"); !cmp.Equal(route, after) {
 				t.Errorf("the route changed: %s", cmp.Diff(route, after))
 			}
@@ -229,13 +226,23 @@ func hasField(fs []rollout.FieldError, want rollout.FieldError) bool {
 	return false
 }
 
-// settle waits until the controller stops committing.
+// unchanged fails the test unless the store's files are byte for byte as
+// they were; the difference in content explains a failure.
+func unchanged(t *testing.T, before, after servertest.Snapshot) {
+	t.Helper()
+	if before.Equal(after) {
+		return
+	}
+	t.Errorf("the store's files changed: %v -> %v\ncontent (-before +after):\n%s", before.Files, after.Files, cmp.Diff(before.Dump, after.Dump))
+}
+
+// settle waits until the controller stops writing to the store.
 func settle(t *testing.T, env *servertest.Env) {
 	t.Helper()
-	last := env.Store.Dump()
+	last := env.Snapshot(t)
 	for stable := 0; stable < 5; {
 		time.Sleep(10 * time.Millisecond)
-		if now := env.Store.Dump(); bytes.Equal(now, last) {
+		if now := env.Snapshot(t); now.Equal(last) {
 			stable++
 		} else {
 			last, stable = now, 0
@@ -272,16 +279,14 @@ func TestUnsupportedAdapters(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			env := servertest.Start(t, tc.opts)
-			before := env.Store.Dump()
+			before := env.Snapshot(t)
 			res := must(t, env, request{method: "POST", path: "/api/v1/rollouts", body: servertest.Manifest("web", "v1"), token: servertest.Token},
 				http.StatusUnprocessableEntity)
 			body := decode[server.ErrorBody](t, res.body)
 			if !strings.Contains(body.Error, tc.want) || !hasField(body.Fields, tc.field) {
 				t.Errorf("got %s, want %q naming %s at line %d", res.body, tc.want, tc.field.Path, tc.field.Line)
 			}
-			if after := env.Store.Dump(); !bytes.Equal(before, after) {
-				t.Errorf("the store changed:\n%s", cmp.Diff(string(before), string(after)))
-			}
+			unchanged(t, before, env.Snapshot(t))
 		})
 	}
 }

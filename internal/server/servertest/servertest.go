@@ -1,6 +1,7 @@
-// Package servertest runs aviary's API in tests: a real controller with an
-// in-memory store, a fake router and provider, and a fake clock, behind an
-// httptest server. Tests of the server and of the command line use it.
+// Package servertest runs aviary's API in tests: a real controller over the
+// real SQLite store (in a temporary directory), with a fake router and
+// provider and a fake clock, behind an httptest server. Tests of the server
+// and of the command line use it.
 package servertest
 
 import (
@@ -10,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http/httptest"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -18,6 +20,7 @@ import (
 	"aviary/internal/controller"
 	"aviary/internal/rollout"
 	"aviary/internal/server"
+	"aviary/internal/store"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -32,9 +35,11 @@ var Epoch = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 
 // Env is a running API with its parts.
 type Env struct {
-	URL        string
-	Clock      *Clock
-	Store      *MemStore
+	URL   string
+	Clock *Clock
+	Store *store.DB
+	// DBPath is the SQLite database file.
+	DBPath     string
 	Router     *Router
 	Provider   *Provider
 	Controller *controller.Controller
@@ -66,7 +71,13 @@ type Options struct {
 // Start runs a controller and the API until the test ends.
 func Start(t testing.TB, o Options) *Env {
 	t.Helper()
-	env := &Env{Clock: NewClock(Epoch), Store: NewMemStore(), Router: NewRouter(), Provider: NewProvider(), Logs: &SyncBuffer{}}
+	env := &Env{Clock: NewClock(Epoch), Router: NewRouter(), Provider: NewProvider(), Logs: &SyncBuffer{}}
+	env.DBPath = filepath.Join(t.TempDir(), "aviary.db")
+	db, err := store.Open(context.Background(), env.DBPath, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.Store = db
 	reg := prometheus.NewRegistry()
 	if o.Router == "" {
 		o.Router = rollout.RouterBuiltin
@@ -122,6 +133,9 @@ func Start(t testing.TB, o Options) *Env {
 		srv.Close()
 		hs.Close()
 		env.StopController(t)
+		if err := db.Close(); err != nil {
+			t.Errorf("close the store: %v", err)
+		}
 	})
 	// The controller accepts commands once Run has loaded the store.
 	WaitFor(t, "the controller to run", func() bool {
