@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"aviary/internal/server"
-	"aviary/internal/store"
 	"github.com/spf13/cobra"
 )
 
@@ -42,7 +41,7 @@ func newHistoryCmd(sys *system) *cobra.Command {
 	return cmd
 }
 
-func writeRuns(w io.Writer, sys *system, name string, runs []store.Run) error {
+func writeRuns(w io.Writer, sys *system, name string, runs []server.Run) error {
 	if len(runs) == 0 {
 		_, err := fmt.Fprintf(w, "rollout %s has had no run yet: its first version was released as stable\n", name)
 		return err

@@ -159,11 +159,12 @@ func (s *Server) runs(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("read runs of %q: %w", name, err)
 	}
-	if runs == nil {
-		runs = []store.Run{}
+	out := Runs{Runs: make([]Run, len(runs))}
+	for i, r := range runs {
+		out.Runs[i] = newRun(r)
 	}
-	sort.Slice(runs, func(i, j int) bool { return runs[i].Run > runs[j].Run })
-	writeJSON(w, http.StatusOK, Runs{Runs: runs})
+	sort.Slice(out.Runs, func(i, j int) bool { return out.Runs[i].Run > out.Runs[j].Run })
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 
@@ -184,10 +185,12 @@ func (s *Server) measurements(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("read measurements of %q run %d: %w", name, run, err)
 	}
-	if points == nil {
-		points = []store.Point{}
+	out := Measurements{Run: int(run), Points: make([]Point, len(points))}
+	for i, p := range points {
+		out.Points[i] = newPoint(p)
 	}
-	writeJSON(w, http.StatusOK, Measurements{Run: int(run), Points: points})
+	sort.SliceStable(out.Points, func(i, j int) bool { return out.Points[i].Interval < out.Points[j].Interval })
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 
@@ -200,10 +203,12 @@ func (s *Server) revisions(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("read revisions of %q: %w", name, err)
 	}
-	if revs == nil {
-		revs = []store.Revision{}
+	out := Revisions{Revisions: make([]Revision, len(revs))}
+	for i, r := range revs {
+		out.Revisions[i] = Revision{Revision: r.Revision, AppliedAt: r.AppliedAt, Manifest: r.Manifest}
 	}
-	writeJSON(w, http.StatusOK, Revisions{Revisions: revs})
+	sort.Slice(out.Revisions, func(i, j int) bool { return out.Revisions[i].Revision < out.Revisions[j].Revision })
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 

@@ -301,18 +301,61 @@ type Events struct {
 	Next   int64   `json:"next"`
 }
 
+// Run is one run of a rollout: one canary version released from StartedAt
+// until EndedAt (null while it runs), with its outcome (Succeeded or Failed,
+// "" while it runs) and the reason.
+type Run struct {
+	Run           int           `json:"run"`
+	Version       string        `json:"version"`
+	StableVersion string        `json:"stableVersion"`
+	StartedAt     time.Time     `json:"startedAt"`
+	EndedAt       *time.Time    `json:"endedAt"`
+	Outcome       rollout.Phase `json:"outcome"`
+	Reason        string        `json:"reason"`
+}
+
+func newRun(r store.Run) Run {
+	return Run{Run: r.Run, Version: r.Version, StableVersion: r.StableVersion, StartedAt: r.StartedAt,
+		EndedAt: r.EndedAt, Outcome: r.Outcome, Reason: r.Reason}
+}
+
 // Runs is the answer of GET /api/v1/rollouts/{name}/runs, newest first.
 type Runs struct {
-	Runs []store.Run `json:"runs"`
+	Runs []Run `json:"runs"`
 }
 
-// Measurements is the answer of GET /api/v1/rollouts/{name}/runs/{run}/measurements.
+// Point is one metric measured over one interval of a run: what the
+// provider measured for each version, and the check's result.
+type Point struct {
+	Interval int                  `json:"interval"`
+	Metric   string               `json:"metric"`
+	At       time.Time            `json:"at"`
+	Canary   analysis.Measurement `json:"canary"`
+	Stable   analysis.Measurement `json:"stable"`
+	Check    Check                `json:"check"`
+}
+
+func newPoint(p store.Point) Point {
+	return Point{Interval: p.Interval, Metric: p.Metric, At: p.At, Canary: p.Canary, Stable: p.Stable,
+		Check: checks([]analysis.Result{p.Result})[0]}
+}
+
+// Measurements is the answer of GET /api/v1/rollouts/{name}/runs/{run}/measurements,
+// in interval order.
 type Measurements struct {
-	Run    int           `json:"run"`
-	Points []store.Point `json:"points"`
+	Run    int     `json:"run"`
+	Points []Point `json:"points"`
 }
 
-// Revisions is the answer of GET /api/v1/rollouts/{name}/revisions.
+// Revision is one applied spec, normalized (every default filled in).
+type Revision struct {
+	Revision  int64            `json:"revision"`
+	AppliedAt time.Time        `json:"appliedAt"`
+	Manifest  rollout.Manifest `json:"manifest"`
+}
+
+// Revisions is the answer of GET /api/v1/rollouts/{name}/revisions, oldest
+// first.
 type Revisions struct {
-	Revisions []store.Revision `json:"revisions"`
+	Revisions []Revision `json:"revisions"`
 }
