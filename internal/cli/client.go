@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -218,11 +219,15 @@ func rolloutPath(name string, rest ...string) string {
 	return p
 }
 
-// defaultHTTP is the client of real commands: a generous timeout for calls,
-// none for streams (they pass their own context).
+// defaultHTTP is the client of real commands: bounded connecting and
+// waiting for an answer's headers, no bound on reading a body (streams last
+// as long as the run; their context ends them).
 func defaultHTTP() *http.Client {
-	return &http.Client{Timeout: 0, Transport: &http.Transport{
+	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	return &http.Client{Transport: &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           dialer.DialContext,
+		TLSHandshakeTimeout:   10 * time.Second,
 		ResponseHeaderTimeout: 30 * time.Second,
 		IdleConnTimeout:       90 * time.Second,
 	}}

@@ -39,6 +39,7 @@ type watcher struct {
 	width    int
 
 	sawActive bool
+	events    int            // events received, over every connection
 	drawn     int            // lines of the live view on screen
 	recent    []server.Event // the latest events, for the live view
 	last      string         // the last status line printed (plain mode)
@@ -53,7 +54,11 @@ func watchStatus(cmd *cobra.Command, sys *system, c *client, name, out string) e
 	w.terminal, w.width = sys.terminal(w.out)
 	ctx := cmd.Context()
 	for attempt := 0; ; attempt++ {
+		seen := w.events
 		err := c.stream(ctx, "/api/v1/watch?name="+name, w.handle)
+		if w.events > seen {
+			attempt = 0 // the stream worked: count failures in a row only
+		}
 		switch {
 		case errors.Is(err, errRunEnded):
 			return w.result
@@ -119,6 +124,7 @@ func (c *client) stream(ctx context.Context, path string, fn func(typ string, da
 
 // handle renders one event; it returns errRunEnded when the run is over.
 func (w *watcher) handle(typ string, data []byte) error {
+	w.events++
 	switch typ {
 	case server.EventDeleted:
 		w.result = fmt.Errorf("rollout %s was deleted", w.name)
