@@ -54,7 +54,14 @@ func TestWriteCommandsGolden(t *testing.T) {
 	step := func(args ...string) {
 		t.Helper()
 		r := a.ok(args...)
-		shown := strings.Join(args, " ")
+		quoted := make([]string, len(args))
+		for i, a := range args {
+			quoted[i] = a
+			if strings.Contains(a, " ") {
+				quoted[i] = `"` + a + `"`
+			}
+		}
+		shown := strings.Join(quoted, " ")
 		if args[0] == "apply" {
 			shown = "apply -f " + filepath.Base(args[2])
 		}
