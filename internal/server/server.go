@@ -251,7 +251,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if u := r.Header.Get(userHeader); u != "" {
 		attrs = append(attrs, slog.String("user", user(r)))
 	}
-	s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+	level := slog.LevelInfo
+	if r.URL.Path == "/healthz" || r.URL.Path == "/metrics" {
+		level = slog.LevelDebug // probes and scrapes would drown the log
+	}
+	s.log.LogAttrs(r.Context(), level, "request", attrs...)
 }
 
 // recorder remembers the status and size of an answer. Unwrap lets
