@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 )
@@ -40,8 +42,31 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return run(ctx, args, os.Stdin, stdout, stderr)
 }
 
+// system is what commands take from the process: input, environment, the
+// clock, the terminal and the HTTP client. Tests pass their own.
+type system struct {
+	stdin  io.Reader
+	getenv func(string) string
+	now    func() time.Time
+	// loc is the time zone of times in tables.
+	loc *time.Location
+	// terminal reports whether w is a terminal and its width.
+	terminal func(w io.Writer) (bool, int)
+	http     *http.Client
+}
+
+func osSystem() *system {
+	return &system{stdin: os.Stdin, getenv: os.Getenv, now: time.Now, loc: time.Local, terminal: terminalOf, http: defaultHTTP()}
+}
+
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	root := newRoot(stdin)
+	sys := osSystem()
+	sys.stdin = stdin
+	return runWith(ctx, args, sys, stdout, stderr)
+}
+
+func runWith(ctx context.Context, args []string, sys *system, stdout, stderr io.Writer) int {
+	root := newRoot(sys)
 	root.SetArgs(args[1:])
 	root.SetOut(stdout)
 	root.SetErr(stderr)
@@ -57,7 +82,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	return ExitFailed
 }
 
-func newRoot(stdin io.Reader) *cobra.Command {
+func newRoot(sys *system) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "aviary",
 		Short:         "aviary releases new versions of HTTP services progressively",
@@ -68,11 +93,19 @@ func newRoot(stdin io.Reader) *cobra.Command {
 	// Flag and argument errors are usage errors (exit 2).
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(
-		newValidateCmd(stdin),
-		newSimulateCmd(stdin),
-		newJudgeCmd(stdin),
+		newApplyCmd(sys),
+		newGetCmd(sys),
+		newStatusCmd(sys),
+		newReleaseCmd(sys),
+		newDeleteCmd(sys),
+		newHistoryCmd(sys),
+		newEventsCmd(sys),
+		newValidateCmd(sys.stdin),
+		newSimulateCmd(sys.stdin),
+		newJudgeCmd(sys.stdin),
 		newVersionCmd(),
 	)
+	root.AddCommand(newOperationCmds(sys)...)
 	return root
 }
 
