@@ -110,7 +110,7 @@ func badCases() []badCase {
 		{"only comments", apply("# nothing\n---\n"), 400, "no rollout manifest", nil},
 		{"an unknown router", apply(strings.Replace(valid, `listen: "127.0.0.1:18080"`, "router: istio", 1)), 400, "the manifest is invalid (2 problems)",
 			[]rollout.FieldError{{Path: "spec.traffic.router", Line: 9}}},
-		{"an unknown provider", apply(valid + "        provider: prometheus\n        query: up\n"), 400, `unknown provider "prometheus"`,
+		{"an unknown provider", apply(valid + "        provider: datadog\n        query: up\n"), 400, `unknown provider "datadog"`,
 			[]rollout.FieldError{{Path: "spec.analysis.metrics[0].provider", Line: 22}}},
 		{"a body over the limit", apply(valid + strings.Repeat("# padding\n", server.DefaultMaxBody/10+1)), 413, "larger than the limit of 1048576 bytes", nil},
 
