@@ -103,6 +103,8 @@ func newRoot(sys *system) *cobra.Command {
 		newValidateCmd(sys.stdin),
 		newSimulateCmd(sys.stdin),
 		newJudgeCmd(sys.stdin),
+		newServerCmd(sys),
+		newDemoCmd(sys),
 		newVersionCmd(),
 	)
 	root.AddCommand(newOperationCmds(sys)...)

@@ -176,8 +176,11 @@ func (c *Controller) startLoad(e *entry, spec rollout.Spec, hook rollout.Webhook
 		return
 	}
 	e.cancelLoad()
-	run := LoadRun{Rollout: e.name, Hook: hook, Listen: spec.Traffic.Listen, Canary: *e.rec.Status.Canary,
+	run := LoadRun{Rollout: e.name, Hook: hook, Traffic: spec.Traffic, Canary: *e.rec.Status.Canary,
 		Duration: spec.Analysis.Interval.D()}
+	if len(c.opts.LoadKey) > 0 {
+		run.ForceHeader, run.ForceValue = LoadHeader, c.loadToken(e.name)
+	}
 	ctx, cancel := context.WithCancel(c.baseCtx())
 	e.load = cancel
 	c.background(func(context.Context) {

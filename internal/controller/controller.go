@@ -92,9 +92,12 @@ type Loader interface {
 type LoadRun struct {
 	Rollout  string
 	Hook     rollout.Webhook
-	Listen   string
+	Traffic  rollout.Traffic
 	Canary   rollout.Backend
 	Duration time.Duration
+	// Force is the header (name and value) that the rollout's routes send
+	// to the canary, for load sent through the proxy.
+	ForceHeader, ForceValue string
 }
 
 // Clock tells the time and makes timers; tests pass a fake.
@@ -129,6 +132,12 @@ type Options struct {
 	Workers int
 	// CheckTimeout bounds the measuring of one interval (default 30s).
 	CheckTimeout time.Duration
+	// Check vets a spec before it is applied, beyond validation: that its
+	// secrets resolve, for instance. nil: no further checks.
+	Check func(rollout.Spec) error
+	// LoadKey keys the header that sends a load hook's requests through
+	// the proxy to the canary; without it load goes only to upstreams.
+	LoadKey []byte
 }
 
 // Errors callers map to API statuses.
@@ -350,6 +359,11 @@ func (c *Controller) Apply(ctx context.Context, m rollout.Manifest) (ApplyResult
 	m = m.Normalize()
 	if err := c.Supports(m.Spec); err != nil {
 		return ApplyResult{}, err
+	}
+	if c.opts.Check != nil {
+		if err := c.opts.Check(m.Spec); err != nil {
+			return ApplyResult{}, err
+		}
 	}
 	if err := c.checkRunning(); err != nil {
 		return ApplyResult{}, err

@@ -138,7 +138,7 @@ func (c *Controller) transition(ctx context.Context, e *entry, m *rollout.Manife
 	for _, a := range actions {
 		switch a := a.(type) {
 		case rollout.SetRoute:
-			r := a.Route
+			r := c.withLoadMatch(e.name, spec, a.Route)
 			tr.Route = &r
 		case rollout.Notify:
 			tr.Events = append(tr.Events, a.Event)

@@ -1,0 +1,93 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"aviary/internal/daemon"
+	"github.com/spf13/cobra"
+)
+
+// DefaultDataDir is where `aviary server` keeps its store and token.
+const DefaultDataDir = "aviary-data"
+
+func newServerCmd(sys *system) *cobra.Command {
+	var o daemon.Options
+	var level string
+	cmd := &cobra.Command{
+		Use:   "server [--config FILE] [--data DIR] [--addr 127.0.0.1:7070] [--token-file F]",
+		Short: "Run the control plane, the built-in proxies, the API and the dashboard",
+		Long: `server runs aviary on this machine: the controller that releases rollouts, a
+built-in proxy per rollout, the REST API and the dashboard. Rollouts are kept
+in an embedded store in the data directory and survive restarts; --config
+applies a file of rollouts at start. Mutating API calls need the token, read
+from --token-file or AVIARY_TOKEN, or created in the data directory on first
+start (mode 0600). SIGTERM or Ctrl-C stops it gracefully: proxies drain.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			lvl, err := parseLevel(level)
+			if err != nil {
+				return err
+			}
+			o.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: lvl}))
+			o.Token = sys.getenv("AVIARY_TOKEN")
+			o.Version = Version
+			o.Dashboard = dashboard()
+			return serve(cmd.Context(), cmd.OutOrStdout(), o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Config, "config", "", "file of rollout manifests applied at start")
+	f.StringVar(&o.DataDir, "data", DefaultDataDir, "data directory (store and token)")
+	f.StringVar(&o.Addr, "addr", "127.0.0.1:7070", "address of the API and dashboard")
+	f.StringVar(&o.TokenFile, "token-file", "", "file holding the API token (default: AVIARY_TOKEN, or DATA/token)")
+	f.StringVar(&level, "log-level", "info", "log level: debug, info, warn or error")
+	return cmd
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return l, usagef("unknown log level %q (want debug, info, warn or error)", s)
+	}
+	return l, nil
+}
+
+// serve runs a server until ctx ends.
+func serve(ctx context.Context, out io.Writer, o daemon.Options) error {
+	d, err := daemon.Start(ctx, o)
+	if err != nil {
+		return err
+	}
+	tokenAt := "AVIARY_TOKEN"
+	switch {
+	case o.TokenFile != "":
+		tokenAt = o.TokenFile
+	case o.Token == "":
+		tokenAt = filepath.Join(o.DataDir, daemon.TokenFileName)
+	}
+	fmt.Fprintf(out, "aviary server listening on %s (dashboard %s/, API %s/api/v1)\n", d.URL(), d.URL(), d.URL())
+	fmt.Fprintf(out, "API token: %s; data: %s\n", tokenAt, o.DataDir)
+	<-ctx.Done()
+	fmt.Fprintln(out, "aviary server stopping: draining proxies")
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return d.Shutdown(sctx)
+}
+
+// dataDirOrTemp returns dir, or a new temporary directory.
+func dataDirOrTemp(dir string) (string, func(), error) {
+	if dir != "" {
+		return dir, func() {}, nil
+	}
+	tmp, err := os.MkdirTemp("", "aviary-demo-")
+	if err != nil {
+		return "", nil, err
+	}
+	return tmp, func() { os.RemoveAll(tmp) }, nil
+}

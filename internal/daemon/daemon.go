@@ -1,0 +1,343 @@
+// Package daemon assembles `aviary server`: the store, the built-in proxies,
+// the providers, webhooks, notifications and load generator, the controller
+// and the HTTP API, started and stopped in the right order. It is wiring
+// only; every part it starts lives in its own package.
+package daemon
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"aviary/internal/controller"
+	"aviary/internal/loadtest"
+	"aviary/internal/manifest"
+	"aviary/internal/notify"
+	"aviary/internal/provider/prometheus"
+	"aviary/internal/provider/web"
+	"aviary/internal/rollout"
+	"aviary/internal/secret"
+	"aviary/internal/server"
+	"aviary/internal/store"
+	"aviary/internal/webhook"
+
+	providerbuiltin "aviary/internal/provider/builtin"
+	routerbuiltin "aviary/internal/router/builtin"
+
+	prom "github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Options configure a server.
+type Options struct {
+	// DataDir holds the store and the API token (created if missing).
+	DataDir string
+	// Addr is where the API and dashboard listen ("127.0.0.1:7070"; port 0
+	// picks a free one).
+	Addr string
+	// Config, when set, is a file of rollout manifests applied at start.
+	Config string
+	// Token authorizes mutating API calls; empty: read TokenFile, or the
+	// data directory's token file, created on first start.
+	Token     string
+	TokenFile string
+	// Notify are the server's own notification channels, sent every
+	// rollout's events.
+	Notify []rollout.Notification
+	// Dashboard is served at /; nil: a placeholder page.
+	Dashboard fs.FS
+	// Logger receives the server's logs (nil: discarded). Secrets are
+	// redacted from it.
+	Logger *slog.Logger
+	// Version is aviary's version.
+	Version string
+	// Workers evaluate rollouts concurrently (0: the controller's default).
+	Workers int
+	// LookupEnv resolves "${ENV}" references (nil: the process environment).
+	LookupEnv func(string) (string, bool)
+}
+
+// Daemon is a running server.
+type Daemon struct {
+	opts     Options
+	log      *slog.Logger
+	db       *store.DB
+	router   *routerbuiltin.Router
+	ctrl     *controller.Controller
+	api      *server.Server
+	http     *http.Server
+	listener net.Listener
+	notifier *notify.Dispatcher
+	redactor *secret.Redactor
+	token    string
+
+	cancel context.CancelFunc
+	done   chan struct{}
+	runErr error
+	once   sync.Once
+}
+
+// TokenFileName is the API token's file in the data directory.
+const TokenFileName = "token"
+
+// Start opens the store, starts the controller, the proxies and the API,
+// and applies the config file. It returns once the API is listening.
+func Start(ctx context.Context, o Options) (*Daemon, error) {
+	if o.DataDir == "" {
+		return nil, errors.New("a data directory is required (--data)")
+	}
+	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	d := &Daemon{opts: o, done: make(chan struct{}), redactor: secret.NewRedactor()}
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	d.log = slog.New(d.redactor.Handler(log.Handler()))
+	token, err := loadToken(o)
+	if err != nil {
+		return nil, err
+	}
+	d.token = token
+	d.redactor.Add(token)
+	if err := d.start(ctx); err != nil {
+		d.abort()
+		return nil, err
+	}
+	return d, nil
+}
+
+func (d *Daemon) start(ctx context.Context) error {
+	o := d.opts
+	db, err := store.Open(ctx, filepath.Join(o.DataDir, "aviary.db"), store.Options{Logger: d.log})
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	d.db = db
+	reg := prom.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	secrets := &secret.Resolver{LookupEnv: o.LookupEnv, Redactor: d.redactor}
+	hooks := webhook.New(webhook.Options{Logger: d.log, Secrets: secrets, Version: o.Version})
+	d.notifier, err = notify.New(notify.Options{Global: o.Notify, Logger: d.log, Secrets: secrets, Version: o.Version})
+	if err != nil {
+		return fmt.Errorf("notifications: %w", err)
+	}
+	d.router = routerbuiltin.New(routerbuiltin.Options{Logger: d.log, Registerer: reg})
+	loads := loadtest.New(loadtest.Options{Logger: d.log, Version: o.Version})
+	d.ctrl, err = controller.New(controller.Options{
+		Store:   db,
+		Routers: map[string]controller.Router{rollout.RouterBuiltin: d.router},
+		Providers: map[string]controller.Provider{
+			rollout.ProviderBuiltin:    providerbuiltin.New(d.router),
+			rollout.ProviderPrometheus: prometheus.New(prometheus.Options{Logger: d.log, LookupEnv: o.LookupEnv}),
+			rollout.ProviderWeb:        web.New(web.Options{Logger: d.log, LookupEnv: o.LookupEnv}),
+		},
+		Hooks:      hookAdapter{hooks},
+		Notifier:   notifyAdapter{d.notifier},
+		Loader:     loadAdapter{loads, d.log},
+		Logger:     d.log,
+		Registerer: reg,
+		Workers:    o.Workers,
+		Check:      checkSecrets(hooks, d.notifier),
+		LoadKey:    []byte(d.token),
+	})
+	if err != nil {
+		return err
+	}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	d.cancel = cancel
+	go func() {
+		defer close(d.done)
+		d.runErr = d.ctrl.Run(runCtx)
+	}()
+	if err := d.waitRunning(ctx); err != nil {
+		return err
+	}
+	d.api, err = server.New(server.Options{Controller: d.ctrl, History: db, Token: d.token, Logger: d.log,
+		Gatherer: reg, Dashboard: o.Dashboard})
+	if err != nil {
+		return err
+	}
+	if err := d.listen(); err != nil {
+		return err
+	}
+	if o.Config != "" {
+		if err := d.applyConfig(ctx, o.Config); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// waitRunning waits until the controller has loaded the store.
+func (d *Daemon) waitRunning(ctx context.Context) error {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if _, err := d.ctrl.Command(ctx, "", rollout.Command{}); !errors.Is(err, controller.ErrNotRunning) {
+			return nil
+		}
+		select {
+		case <-d.done:
+			return fmt.Errorf("controller: %w", d.runErr)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return errors.New("the controller did not start within a minute")
+		}
+	}
+}
+
+func (d *Daemon) listen() error {
+	addr := d.opts.Addr
+	if addr == "" {
+		addr = "127.0.0.1:7070"
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	d.listener = l
+	d.http = &http.Server{Handler: d.api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelWarn)}
+	go func() {
+		if err := d.http.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			d.log.Error("api server", "err", err)
+		}
+	}()
+	return nil
+}
+
+// applyConfig applies the rollouts of the config file; a rollout that is
+// already stored with the same spec is left as it is.
+func (d *Daemon) applyConfig(ctx context.Context, path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	ds, err := manifest.Decode(data)
+	if err != nil {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	var problems []string
+	for _, dm := range ds {
+		for _, e := range dm.Validate() {
+			problems = append(problems, fmt.Sprintf("%s: %s", dm.Manifest.Metadata.Name, e))
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("config %s is invalid:\n  %s", path, strings.Join(problems, "\n  "))
+	}
+	for _, dm := range ds {
+		if _, err := d.ctrl.Apply(ctx, dm.Manifest); err != nil {
+			return fmt.Errorf("config %s: apply %s: %w", path, dm.Manifest.Metadata.Name, err)
+		}
+	}
+	return nil
+}
+
+// Addr is where the API listens.
+func (d *Daemon) Addr() string { return d.listener.Addr().String() }
+
+// URL is the API's base URL.
+func (d *Daemon) URL() string { return "http://" + d.Addr() }
+
+// Token is the API token.
+func (d *Daemon) Token() string { return d.token }
+
+// Controller is the running controller.
+func (d *Daemon) Controller() *controller.Controller { return d.ctrl }
+
+// Router is the built-in router (the embedded proxies).
+func (d *Daemon) Router() *routerbuiltin.Router { return d.router }
+
+// Shutdown stops the API, then the controller, then drains the proxies and
+// closes the store. It is safe to call more than once.
+func (d *Daemon) Shutdown(ctx context.Context) error {
+	var errs []error
+	d.once.Do(func() {
+		if d.api != nil {
+			d.api.Close()
+		}
+		if d.http != nil {
+			if err := d.http.Shutdown(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("api: %w", err))
+			}
+		}
+		errs = append(errs, d.abort())
+	})
+	return errors.Join(errs...)
+}
+
+// abort stops what started, in reverse order.
+func (d *Daemon) abort() error {
+	var errs []error
+	if d.cancel != nil {
+		d.cancel()
+		<-d.done
+		if d.runErr != nil {
+			errs = append(errs, d.runErr)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if d.router != nil {
+		if err := d.router.Close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("proxies: %w", err))
+		}
+	}
+	if d.notifier != nil {
+		d.notifier.Close()
+	}
+	if d.db != nil {
+		if err := d.db.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("store: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// loadToken returns the API token: given, from a file, or created in the
+// data directory with mode 0600 on first start.
+func loadToken(o Options) (string, error) {
+	if o.Token != "" {
+		return o.Token, nil
+	}
+	path := o.TokenFile
+	if path == "" {
+		path = filepath.Join(o.DataDir, TokenFileName)
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			b := make([]byte, 32)
+			if _, err := rand.Read(b); err != nil {
+				return "", err
+			}
+			tok := hex.EncodeToString(b)
+			if err := os.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
+				return "", fmt.Errorf("write the API token: %w", err)
+			}
+			return tok, nil
+		}
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("read the API token: %w", err)
+	}
+	tok := strings.TrimSpace(string(b))
+	if len(tok) < 16 {
+		return "", fmt.Errorf("the API token in %s is shorter than 16 characters", path)
+	}
+	return tok, nil
+}
