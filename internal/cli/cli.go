@@ -104,6 +104,7 @@ func newRoot(sys *system) *cobra.Command {
 		newSimulateCmd(sys.stdin),
 		newJudgeCmd(sys.stdin),
 		newServerCmd(sys),
+		newProxyCmd(sys),
 		newDemoCmd(sys),
 		newVersionCmd(),
 	)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"aviary/internal/daemon"
+	"aviary/internal/dataplane"
 	"github.com/spf13/cobra"
 )
 
@@ -46,6 +47,52 @@ start (mode 0600). SIGTERM or Ctrl-C stops it gracefully: proxies drain.`,
 	f.StringVar(&o.DataDir, "data", DefaultDataDir, "data directory (store and token)")
 	f.StringVar(&o.Addr, "addr", "127.0.0.1:7070", "address of the API and dashboard")
 	f.StringVar(&o.TokenFile, "token-file", "", "file holding the API token (default: AVIARY_TOKEN, or DATA/token)")
+	f.StringVar(&o.DataPlane, "data-plane", "", "admin URL of proxies run apart with `aviary proxy` (default: the server runs them)")
+	f.StringVar(&level, "log-level", "info", "log level: debug, info, warn or error")
+	return cmd
+}
+
+func newProxyCmd(sys *system) *cobra.Command {
+	var o dataplane.Options
+	var level string
+	cmd := &cobra.Command{
+		Use:   "proxy --server URL [--state FILE] [--admin 127.0.0.1:7071]",
+		Short: "Run the built-in proxies as their own process (data plane only)",
+		Long: `proxy runs the built-in proxies apart from the server: it follows the
+server's routing through a watch on its API and keeps serving with the last
+known routing, persisted in --state, while the server is down or restarting.
+Run the server with --data-plane pointing at this process's --admin address,
+where the server reads which routes are applied and the proxies' measurements.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			lvl, err := parseLevel(level)
+			if err != nil {
+				return err
+			}
+			if o.Server == "" {
+				o.Server = sys.getenv("AVIARY_SERVER")
+			}
+			if o.Server == "" {
+				return usagef("give the server's URL with --server (or AVIARY_SERVER)")
+			}
+			o.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: lvl}))
+			ctx := cmd.Context()
+			d, err := dataplane.Start(ctx, o)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "aviary proxy following %s; admin %s; state %s\n", o.Server, d.AdminURL(), o.State)
+			<-ctx.Done()
+			fmt.Fprintln(cmd.OutOrStdout(), "aviary proxy stopping: draining")
+			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			return d.Close(sctx)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Server, "server", "", "the server's URL (default: AVIARY_SERVER)")
+	f.StringVar(&o.State, "state", "aviary-proxy-state.json", "file keeping the last known routing")
+	f.StringVar(&o.Admin, "admin", "127.0.0.1:7071", "address of the admin endpoint (applied routes, measurements, /metrics)")
 	f.StringVar(&level, "log-level", "info", "log level: debug, info, warn or error")
 	return cmd
 }

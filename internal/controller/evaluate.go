@@ -150,13 +150,16 @@ func (c *Controller) transition(ctx context.Context, e *entry, m *rollout.Manife
 		return fmt.Errorf("commit %q: %w", e.name, err)
 	}
 	c.committed(e, tr, now, points)
+	// Watchers hear of the transition before its actions run: a data plane
+	// that follows the routes must see a route before the router waits
+	// for it to be applied.
+	c.subs.publish(Change{Name: e.name, Record: e.rec, Events: tr.Events})
 	c.execute(ctx, e, spec, actions)
 	wake := st.WakeAt
 	if st.Phase == rollout.PhasePromoting && e.applied >= st.RouteGeneration {
 		wake = now // the router took the promoting route: finish at once
 	}
 	c.sched.set(e.name, wake)
-	c.subs.publish(Change{Name: e.name, Record: e.rec, Events: tr.Events})
 	return nil
 }
 

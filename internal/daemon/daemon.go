@@ -33,7 +33,9 @@ import (
 	"aviary/internal/webhook"
 
 	providerbuiltin "aviary/internal/provider/builtin"
+	providerremote "aviary/internal/provider/remote"
 	routerbuiltin "aviary/internal/router/builtin"
+	routerremote "aviary/internal/router/remote"
 
 	prom "github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -66,6 +68,9 @@ type Options struct {
 	Workers int
 	// LookupEnv resolves "${ENV}" references (nil: the process environment).
 	LookupEnv func(string) (string, bool)
+	// DataPlane, when set, is the admin URL of built-in proxies running as
+	// their own process (`aviary proxy`); the server then runs none itself.
+	DataPlane string
 }
 
 // Daemon is a running server.
@@ -134,13 +139,21 @@ func (d *Daemon) start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("notifications: %w", err)
 	}
-	d.router = routerbuiltin.New(routerbuiltin.Options{Logger: d.log, Registerer: reg})
+	var router controller.Router
+	var builtin controller.Provider
+	if o.DataPlane != "" {
+		router = routerremote.New(routerremote.Options{Admin: o.DataPlane})
+		builtin = providerremote.New(o.DataPlane, nil)
+	} else {
+		d.router = routerbuiltin.New(routerbuiltin.Options{Logger: d.log, Registerer: reg})
+		router, builtin = d.router, providerbuiltin.New(d.router)
+	}
 	loads := loadtest.New(loadtest.Options{Logger: d.log, Version: o.Version})
 	d.ctrl, err = controller.New(controller.Options{
 		Store:   db,
-		Routers: map[string]controller.Router{rollout.RouterBuiltin: d.router},
+		Routers: map[string]controller.Router{rollout.RouterBuiltin: router},
 		Providers: map[string]controller.Provider{
-			rollout.ProviderBuiltin:    providerbuiltin.New(d.router),
+			rollout.ProviderBuiltin:    builtin,
 			rollout.ProviderPrometheus: prometheus.New(prometheus.Options{Logger: d.log, LookupEnv: o.LookupEnv}),
 			rollout.ProviderWeb:        web.New(web.Options{Logger: d.log, LookupEnv: o.LookupEnv}),
 		},
@@ -261,7 +274,8 @@ func (d *Daemon) Token() string { return d.token }
 // Controller is the running controller.
 func (d *Daemon) Controller() *controller.Controller { return d.ctrl }
 
-// Router is the built-in router (the embedded proxies).
+// Router is the built-in router (the embedded proxies); nil with a
+// separate data plane.
 func (d *Daemon) Router() *routerbuiltin.Router { return d.router }
 
 // Shutdown stops the API, then the controller, then drains the proxies and
