@@ -9,7 +9,6 @@ import (
 
 	"aviary/internal/analysis"
 	"aviary/internal/rollout"
-	"aviary/internal/store"
 )
 
 // execute carries out a committed transition's actions. The route comes
@@ -65,30 +64,29 @@ func (c *Controller) background(f func(ctx context.Context)) {
 }
 
 // startChecks measures every metric for an interval in the background and
-// hands the verdicts back for the next evaluation.
+// hands the measurements back; the next evaluation judges them.
 func (c *Controller) startChecks(e *entry, spec rollout.Spec, rc rollout.RunChecks) {
-	series := map[string][]analysis.Interval{}
-	if e.seriesRun == rc.Run {
-		for k, v := range e.series {
-			series[k] = slices.Clone(v)
-		}
-	}
 	name := e.name
 	c.background(func(ctx context.Context) {
 		ctx, cancel := context.WithTimeout(ctx, c.opts.CheckTimeout)
 		defer cancel()
-		cr, points := c.measure(ctx, name, spec, rc, series)
-		e.addChecks(cr, points)
+		e.addMeasured(c.measure(ctx, name, spec, rc))
 		c.sched.set(name, c.clock.Now())
 	})
 }
 
+// measured is one interval's measurements of every metric.
+type measured struct {
+	rc        rollout.RunChecks
+	intervals map[string]analysis.Interval // by metric name
+}
+
 // measure queries every metric for the canary and the stable version
-// concurrently and judges each over the run's series so far.
-func (c *Controller) measure(ctx context.Context, name string, spec rollout.Spec, rc rollout.RunChecks, series map[string][]analysis.Interval) (rollout.CheckResults, []store.Point) {
+// concurrently. A metric that could not be measured carries the error in
+// its measurements, where the analysis turns it into an Error verdict.
+func (c *Controller) measure(ctx context.Context, name string, spec rollout.Spec, rc rollout.RunChecks) *measured {
 	metrics := spec.Analysis.Metrics
-	results := make([]analysis.Result, len(metrics))
-	points := make([]store.Point, len(metrics))
+	ivs := make([]analysis.Interval, len(metrics))
 	var wg sync.WaitGroup
 	for i, m := range metrics {
 		wg.Add(1)
@@ -97,20 +95,21 @@ func (c *Controller) measure(ctx context.Context, name string, spec rollout.Spec
 			start := time.Now()
 			iv, err := c.query(ctx, name, m, rc)
 			c.metrics.checkSeconds.WithLabelValues(m.Provider).Observe(time.Since(start).Seconds())
-			var r analysis.Result
 			if err != nil {
-				r = analysis.Result{Metric: m.Name, Verdict: analysis.Error, CanaryCount: -1,
-					Reason: fmt.Sprintf("%s: could not measure: %v", m.Name, err)}
-			} else {
-				r = analysis.Judge(m.Name, m.Criteria, append(series[m.Name], iv))
+				msg := fmt.Sprintf("could not measure: %v", err)
+				iv = analysis.Interval{At: rc.End,
+					Canary: analysis.Measurement{Start: rc.Start, End: rc.End, Count: -1, Err: msg},
+					Stable: analysis.Measurement{Start: rc.Start, End: rc.End, Count: -1, Err: msg}}
 			}
-			points[i] = finite(store.Point{Run: rc.Run, Interval: rc.Interval, Metric: m.Name, At: rc.End,
-				Canary: iv.Canary, Stable: iv.Stable, Result: r})
-			results[i] = points[i].Result
+			ivs[i] = iv
 		}()
 	}
 	wg.Wait()
-	return rollout.CheckResults{Run: rc.Run, Interval: rc.Interval, Results: results}, points
+	out := &measured{rc: rc, intervals: map[string]analysis.Interval{}}
+	for i, m := range metrics {
+		out.intervals[m.Name] = ivs[i]
+	}
+	return out
 }
 
 // query measures one metric of both versions over the interval.

@@ -251,19 +251,12 @@ func (c *Controller) Run(ctx context.Context) error {
 	return nil
 }
 
-// restore re-applies a rollout's last committed route, reloads its current
-// run's measurements, and schedules it.
+// restore re-applies a rollout's last committed route and schedules it;
+// its run's measurements are reloaded when they are next judged.
 func (c *Controller) restore(ctx context.Context, e *entry) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	c.applyStoredRoute(ctx, e)
-	if st := e.rec.Status; st.Phase.Active() && st.Run > 0 {
-		points, err := c.opts.Store.Series(ctx, e.name, st.Run)
-		if err != nil {
-			c.log.Error("load measurements", "rollout", e.name, "run", st.Run, "err", err)
-		}
-		e.loadSeries(st.Run, points)
-	}
 	c.metrics.phase("", e.rec.Status.Phase)
 	c.sched.set(e.name, c.clock.Now())
 }

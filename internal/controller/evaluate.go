@@ -21,9 +21,12 @@ type entry struct {
 	rec     store.Record
 	applied int64 // highest route generation the router applied
 	deleted bool
-	// series is the current run's measurements by metric, for Judge.
-	seriesRun int
-	series    map[string][]analysis.Interval
+	// trackers judge the current run's metrics incrementally; they are
+	// rebuilt from the stored series after a restart, a new revision or a
+	// failed commit.
+	trackers    map[string]*analysis.Tracker
+	trackersRun int
+	trackersRev int64
 	// load cancels the load hooks running for the current interval.
 	load context.CancelFunc
 
@@ -33,13 +36,12 @@ type entry struct {
 
 // pendingObs are observations not yet fed to Next.
 type pendingObs struct {
-	checks *rollout.CheckResults
-	points []store.Point
-	hooks  []rollout.HookResult
+	measured *measured
+	hooks    []rollout.HookResult
 }
 
 func newEntry(r store.Record) *entry {
-	return &entry{name: r.Name, rec: r, series: map[string][]analysis.Interval{}}
+	return &entry{name: r.Name, rec: r}
 }
 
 // reset forgets a deleted rollout's state before it is created again.
@@ -47,21 +49,13 @@ func (e *entry) reset() {
 	e.rec = store.Record{Name: e.name}
 	e.applied = 0
 	e.deleted = false
-	e.seriesRun, e.series = 0, map[string][]analysis.Interval{}
+	e.trackers = nil
 }
 
-func (e *entry) loadSeries(run int, points []store.Point) {
-	e.seriesRun = run
-	e.series = map[string][]analysis.Interval{}
-	for _, p := range points {
-		e.series[p.Metric] = append(e.series[p.Metric], analysis.Interval{At: p.At, Canary: p.Canary, Stable: p.Stable})
-	}
-}
-
-func (e *entry) addChecks(cr rollout.CheckResults, points []store.Point) {
+func (e *entry) addMeasured(m *measured) {
 	e.pmu.Lock()
 	defer e.pmu.Unlock()
-	e.pending.checks, e.pending.points = &cr, points
+	e.pending.measured = m
 }
 
 func (e *entry) addHook(r rollout.HookResult) {
@@ -83,8 +77,8 @@ func (e *entry) takePending() pendingObs {
 func (e *entry) requeue(p pendingObs) {
 	e.pmu.Lock()
 	defer e.pmu.Unlock()
-	if e.pending.checks == nil {
-		e.pending.checks, e.pending.points = p.checks, p.points
+	if e.pending.measured == nil {
+		e.pending.measured = p.measured
 	}
 	e.pending.hooks = append(p.hooks, e.pending.hooks...)
 }
@@ -110,8 +104,13 @@ func (c *Controller) evaluate(ctx context.Context, name string) {
 	// A route that could not be applied is applied before anything else.
 	c.applyStoredRoute(ctx, e)
 	p := e.takePending()
-	obs := rollout.Observations{Checks: p.checks, Hooks: p.hooks}
-	if err := c.transition(ctx, e, nil, obs, p.points); err != nil {
+	obs := rollout.Observations{Hooks: p.hooks}
+	var points []store.Point
+	if p.measured != nil {
+		obs.Checks, points = c.judge(ctx, e, p.measured)
+	}
+	if err := c.transition(ctx, e, nil, obs, points); err != nil {
+		e.trackers = nil // they judged measurements that were not recorded
 		e.requeue(p)
 		c.log.Error("transition", "rollout", name, "err", err)
 		c.sched.set(name, c.clock.Now().Add(time.Second))
@@ -163,6 +162,54 @@ func (c *Controller) transition(ctx context.Context, e *entry, m *rollout.Manife
 	return nil
 }
 
+// judge turns an interval's measurements into verdicts, if the run still
+// awaits them: each metric's tracker takes the interval. The caller holds
+// e.mu.
+func (c *Controller) judge(ctx context.Context, e *entry, m *measured) (*rollout.CheckResults, []store.Point) {
+	st := e.rec.Status
+	cr := rollout.CheckResults{Run: m.rc.Run, Interval: m.rc.Interval}
+	if !rollout.Accepts(st, cr) {
+		return nil, nil
+	}
+	spec := e.rec.Manifest.Spec
+	trackers := c.trackersFor(ctx, e, spec, st.Run)
+	var points []store.Point
+	for _, metric := range spec.Analysis.Metrics {
+		iv, ok := m.intervals[metric.Name]
+		if !ok {
+			iv = analysis.Interval{At: m.rc.End, Canary: analysis.Measurement{Count: -1, Err: "not measured: the metric was added after the interval began"}}
+		}
+		p := finite(store.Point{Run: cr.Run, Interval: cr.Interval, Metric: metric.Name, At: m.rc.End, Canary: iv.Canary, Stable: iv.Stable})
+		p.Result = finiteResult(trackers[metric.Name].Add(analysis.Interval{At: p.At, Canary: p.Canary, Stable: p.Stable}))
+		cr.Results = append(cr.Results, p.Result)
+		points = append(points, p)
+	}
+	return &cr, points
+}
+
+// trackersFor returns the run's trackers, rebuilding them from the stored
+// series when they are missing or stale.
+func (c *Controller) trackersFor(ctx context.Context, e *entry, spec rollout.Spec, run int) map[string]*analysis.Tracker {
+	if e.trackers != nil && e.trackersRun == run && e.trackersRev == e.rec.Revision {
+		return e.trackers
+	}
+	ts := map[string]*analysis.Tracker{}
+	for _, m := range spec.Analysis.Metrics {
+		ts[m.Name] = analysis.NewTracker(m.Name, m.Criteria)
+	}
+	points, err := c.opts.Store.Series(ctx, e.name, run)
+	if err != nil {
+		c.log.Error("load measurements", "rollout", e.name, "run", run, "err", err)
+	}
+	for _, p := range points {
+		if t, ok := ts[p.Metric]; ok {
+			t.Add(analysis.Interval{At: p.At, Canary: p.Canary, Stable: p.Stable})
+		}
+	}
+	e.trackers, e.trackersRun, e.trackersRev = ts, run, e.rec.Revision
+	return ts
+}
+
 // committed updates memory and metrics after a commit.
 func (c *Controller) committed(e *entry, tr store.Transition, now time.Time, points []store.Point) {
 	if tr.Manifest != nil {
@@ -177,12 +224,6 @@ func (c *Controller) committed(e *entry, tr store.Transition, now time.Time, poi
 	e.rec.UpdatedAt = now
 	if tr.Route != nil {
 		e.rec.Route = tr.Route
-	}
-	if e.seriesRun != tr.Status.Run {
-		e.seriesRun, e.series = tr.Status.Run, map[string][]analysis.Interval{}
-	}
-	for _, p := range points {
-		e.series[p.Metric] = append(e.series[p.Metric], analysis.Interval{At: p.At, Canary: p.Canary, Stable: p.Stable})
 	}
 	c.metrics.phase(old, tr.Status.Phase)
 	for _, ev := range tr.Events {
