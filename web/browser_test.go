@@ -65,8 +65,16 @@ type browser struct {
 // tries to reach Google's services) and out of the user's profile.
 func startBrowser(t *testing.T, width, height int) *browser {
 	t.Helper()
+	// Chromium keeps a socket in TMPDIR for as long as it runs and leaves
+	// it behind: a directory of the test's own (short, for the socket's
+	// path) takes it, and goes with the test.
+	tmp, err := os.MkdirTemp("", "aviary-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(findChromium(t)),
+		chromedp.Env("TMPDIR=" + tmp),
 		chromedp.Flag("headless", true),
 		chromedp.NoSandbox,
 		chromedp.DisableGPU,
@@ -90,7 +98,10 @@ func startBrowser(t *testing.T, width, height int) *browser {
 	b := &browser{t: t, ctx: ctx}
 	t.Cleanup(func() {
 		cancelTab()
-		cancelAlloc()
+		cancelAlloc() // waits for the browser to exit
+		if err := os.RemoveAll(tmp); err != nil {
+			t.Errorf("remove Chromium's temporary directory: %v", err)
+		}
 	})
 
 	// The first call starts the browser and lives as long as ctx, so it
