@@ -166,19 +166,19 @@ func (b *browser) do(what string, actions ...chromedp.Action[chromedp.Void]) {
 
 // eval evaluates a JavaScript expression in the page, bounded by
 // actionTimeout.
-func eval[T any](b *browser, expr string) T {
+func eval[T any](b *browser, expr string, opts ...chromedp.EvaluateOption) T {
 	b.t.Helper()
-	v, err := tryEval[T](b, expr)
+	v, err := tryEval[T](b, expr, opts...)
 	if err != nil {
 		b.t.Fatalf("evaluate %s: %v%s", expr, err, b.pageText())
 	}
 	return v
 }
 
-func tryEval[T any](b *browser, expr string) (T, error) {
+func tryEval[T any](b *browser, expr string, opts ...chromedp.EvaluateOption) (T, error) {
 	ctx, cancel := context.WithTimeout(b.ctx, actionTimeout)
 	defer cancel()
-	return chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	return chromedp.Run(ctx, chromedp.Evaluate[T](expr, opts...))
 }
 
 // waitFor polls a JavaScript expression until it is true, for at most

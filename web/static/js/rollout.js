@@ -8,7 +8,7 @@ import {ActionBar} from './actions.js';
 import {Chart} from './charts.js';
 import {badge, h, replace, setText} from './dom.js';
 import {
-  ago, clock, clockShort, count, duration, num, pValue, stepText, time, unitOf, value, waitingText,
+  UNIT_SECONDS, ago, clock, clockShort, count, duration, num, pValue, stepText, time, unitOf, value, waitingText,
 } from './format.js';
 import {EventLog, stepEnds, stepStart, weightSeries} from './history.js';
 import {setConnection} from './ui.js';
@@ -584,6 +584,8 @@ export function criteriaText(spec) {
   if (spec.min !== undefined && spec.min !== null) parts.push(`canary ≥ ${value(spec.min, unit)}`);
   if (spec.compare === 'baseline') parts.push(`canary ≤ ${toleranceLabel(spec, unit).replace(/^tolerated \((.*)\)$/, '$1')}`);
   if (spec.test) parts.push(`${spec.test} test${spec.alpha ? `, α ${spec.alpha}` : ''}`);
+  if (spec.slowerThan) parts.push(`counting requests slower than ${value(spec.slowerThan, UNIT_SECONDS)}`);
+  if (spec.slowerThanQuantile) parts.push(`counting requests slower than stable's ${num(spec.slowerThanQuantile * 100)}th percentile`);
   if (spec.minSamples) parts.push(`at least ${count(spec.minSamples)} samples`);
   return parts.join(' · ');
 }
