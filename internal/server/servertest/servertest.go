@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http/httptest"
 	"path/filepath"
@@ -35,7 +36,9 @@ var Epoch = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 
 // Env is a running API with its parts.
 type Env struct {
-	URL   string
+	URL string
+	// Clock is the fake clock of the controller and the server; nil with
+	// Options.RealClock.
 	Clock *Clock
 	Store *store.DB
 	// DBPath is the SQLite database file.
@@ -66,12 +69,26 @@ type Options struct {
 	// builtin); NoProvider leaves the controller without providers.
 	Router     string
 	NoProvider bool
+	// RealClock runs the controller and the server on the wall clock
+	// instead of a fake one (Env.Clock is then nil): runs move on their
+	// own, as a browser watching them expects.
+	RealClock bool
+	// Dashboard is served at / (default: the server's placeholder page).
+	Dashboard fs.FS
 }
 
 // Start runs a controller and the API until the test ends.
 func Start(t testing.TB, o Options) *Env {
 	t.Helper()
-	env := &Env{Clock: NewClock(Epoch), Router: NewRouter(), Provider: NewProvider(), Logs: &SyncBuffer{}}
+	env := &Env{Router: NewRouter(), Provider: NewProvider(), Logs: &SyncBuffer{}}
+	// clock stays a nil interface with RealClock: the controller and the
+	// server then use the wall clock.
+	var clock controller.Clock
+	now := time.Now
+	if !o.RealClock {
+		env.Clock = NewClock(Epoch)
+		clock, now = env.Clock, env.Clock.Now
+	}
 	env.DBPath = filepath.Join(t.TempDir(), "aviary.db")
 	db, err := store.Open(context.Background(), env.DBPath, store.Options{})
 	if err != nil {
@@ -90,7 +107,7 @@ func Start(t testing.TB, o Options) *Env {
 		Store:      env.Store,
 		Routers:    map[string]controller.Router{o.Router: env.Router},
 		Providers:  providers,
-		Clock:      env.Clock,
+		Clock:      clock,
 		Registerer: reg,
 		Workers:    2,
 	})
@@ -107,7 +124,8 @@ func Start(t testing.TB, o Options) *Env {
 		Gatherer:  reg,
 		MaxBody:   o.MaxBody,
 		Heartbeat: o.Heartbeat,
-		Now:       env.Clock.Now,
+		Now:       now,
+		Dashboard: o.Dashboard,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -221,10 +239,12 @@ func (r *Router) Route(name string) (rollout.Route, bool) {
 }
 
 // Provider answers every query with an error rate per role (1% for both
-// until SetErrorRates), measured over 1,000 requests.
+// until SetErrorRates), measured over 1,000 requests, or with what the
+// function given to SetFunc says.
 type Provider struct {
 	mu             sync.Mutex
 	canary, stable float64
+	fn             func(rollout.Query) analysis.Measurement
 }
 
 // NewProvider returns a provider of healthy versions.
@@ -237,9 +257,22 @@ func (p *Provider) SetErrorRates(canary, stable float64) {
 	p.canary, p.stable = canary, stable
 }
 
+// SetFunc makes f answer every query from now on (nil: the error rates
+// again). f is called with no lock held and must be safe for concurrent
+// use.
+func (p *Provider) SetFunc(f func(rollout.Query) analysis.Measurement) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.fn = f
+}
+
 // Query measures one version.
 func (p *Provider) Query(_ context.Context, q rollout.Query) (analysis.Measurement, error) {
 	p.mu.Lock()
+	if f := p.fn; f != nil {
+		p.mu.Unlock()
+		return f(q), nil
+	}
 	rate := p.stable
 	if q.Role == rollout.RoleCanary {
 		rate = p.canary
