@@ -1,6 +1,10 @@
 package cli
 
-import "io/fs"
+import (
+	"io/fs"
 
-// dashboard is the web dashboard's files (nil: the server's placeholder).
-func dashboard() fs.FS { return nil }
+	"aviary/web"
+)
+
+// dashboard is the web dashboard's files, embedded in the binary.
+func dashboard() fs.FS { return web.FS() }
