@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -32,12 +33,23 @@ import (
 func main() {
 	n := flag.Int("rollouts", 2000, "rollouts in the server")
 	d := flag.Duration("duration", 60*time.Second, "how long to measure, after all rollouts started")
-	workers := flag.Int("workers", 4, "controller workers")
+	workers := flag.Int("workers", 0, "controller workers (0: the controller's default)")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the measured period to this file")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		profile = f
+	}
 	if err := run(*n, *d, *workers); err != nil {
 		log.Fatal(err)
 	}
 }
+
+// profile receives a CPU profile of the measured period, when asked for.
+var profile *os.File
 
 // provider answers every query at once with healthy counts, and records
 // how late each rollout's checks were.
@@ -116,12 +128,29 @@ func run(n int, d time.Duration, workers int) error {
 		time.Sleep(10 * time.Millisecond)
 	}
 	start := time.Now()
+	// Applied from many goroutines at once, as many clients would: the
+	// store commits what arrives together in one transaction.
+	errs := make(chan error, n)
+	sem := make(chan struct{}, 64)
+	var wg sync.WaitGroup
 	for i := range n {
-		for _, v := range []string{"v1", "v2"} {
-			if _, err := c.Apply(ctx, manifest(i, v)); err != nil {
-				return fmt.Errorf("apply %d: %w", i, err)
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			for _, v := range []string{"v1", "v2"} {
+				if _, err := c.Apply(ctx, manifest(i, v)); err != nil {
+					errs <- fmt.Errorf("apply %d: %w", i, err)
+					return
+				}
 			}
-		}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return err
 	}
 	fmt.Printf("started %d rollouts in %s\n", n, time.Since(start).Round(time.Millisecond))
 	time.Sleep(3 * time.Second) // let the first intervals settle
@@ -129,9 +158,13 @@ func run(n int, d time.Duration, workers int) error {
 	p.record = true
 	p.mu.Unlock()
 	runtime.GC()
-	var before runtime.MemStats
-	runtime.ReadMemStats(&before)
+	if profile != nil {
+		pprof.StartCPUProfile(profile)
+	}
 	time.Sleep(d)
+	if profile != nil {
+		pprof.StopCPUProfile()
+	}
 	p.mu.Lock()
 	late := append([]time.Duration(nil), p.late...)
 	p.record = false
@@ -154,7 +187,7 @@ func report(n int, d time.Duration, workers int, late []time.Duration, ms runtim
 		return late[min(len(late)-1, int(f*float64(len(late))))]
 	}
 	expected := float64(n) * d.Seconds()
-	fmt.Printf("rollouts %d, interval 1s, workers %d, measured %s, %d CPUs\n", n, workers, d, runtime.NumCPU())
+	fmt.Printf("rollouts %d, interval 1s, workers %s, measured %s, %d CPUs\n", n, workersText(workers), d, runtime.NumCPU())
 	fmt.Printf("decisions      %d (%.0f%% of the %d due)\n", len(late), 100*float64(len(late))/expected, int(expected))
 	fmt.Printf("lateness       p50 %s  p90 %s  p99 %s  max %s\n", q(0.5).Round(time.Millisecond), q(0.9).Round(time.Millisecond),
 		q(0.99).Round(time.Millisecond), q(1).Round(time.Millisecond))
@@ -174,4 +207,11 @@ func rssKiB() int {
 		}
 	}
 	return 0
+}
+
+func workersText(w int) string {
+	if w <= 0 {
+		return "default"
+	}
+	return strconv.Itoa(w)
 }

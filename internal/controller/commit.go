@@ -26,19 +26,34 @@ func (c *Controller) commit(ctx context.Context, tr store.Transition) error {
 	req := commitReq{tr: tr, done: make(chan error, 1)}
 	select {
 	case c.commits <- req:
+	case <-c.commitsStopped:
+		return errStopped
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	// The committer answers every request it took, even when stopping, so
-	// that memory never disagrees with the store.
-	return <-req.done
+	// The committer answers every request it took; one that it never took
+	// because it stopped was not committed.
+	select {
+	case err := <-req.done:
+		return err
+	case <-c.commitsStopped:
+		select {
+		case err := <-req.done:
+			return err
+		default:
+			return errStopped
+		}
+	}
 }
 
-// commitLoop commits batches until ctx ends, then refuses what is left.
-func (c *Controller) commitLoop(ctx context.Context) {
+// commitLoop commits batches until stop is closed, then refuses what is
+// left and closes c.commitsStopped.
+func (c *Controller) commitLoop(stop <-chan struct{}) {
+	defer close(c.commitsStopped)
+	ctx := context.Background()
 	for {
 		select {
-		case <-ctx.Done():
+		case <-stop:
 			for {
 				select {
 				case req := <-c.commits:
@@ -66,7 +81,7 @@ func (c *Controller) commitLoop(ctx context.Context) {
 // flush commits a batch; if it fails, each transition is committed alone so
 // that one bad transition does not sink the others.
 func (c *Controller) flush(ctx context.Context, batch []commitReq) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	ts := make([]store.Transition, len(batch))
 	for i, r := range batch {

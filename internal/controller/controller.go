@@ -128,7 +128,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Registerer receives the control plane's metrics; nil means none.
 	Registerer prometheus.Registerer
-	// Workers evaluate rollouts concurrently (default 4).
+	// Workers evaluate rollouts concurrently (default 64). Each waits for
+	// its transition to be durable, and the transitions that wait together
+	// are committed together, so it is concurrency, not CPU, that lets
+	// thousands of rollouts share one disk's fsyncs.
 	Workers int
 	// CheckTimeout bounds the measuring of one interval (default 30s).
 	CheckTimeout time.Duration
@@ -165,6 +168,10 @@ type Controller struct {
 
 	sched   *scheduler
 	commits chan commitReq
+	// stopCommits tells the committer to stop; commitsStopped is closed
+	// once it has.
+	stopCommits    chan struct{}
+	commitsStopped chan struct{}
 	async   sync.WaitGroup
 }
 
@@ -183,7 +190,7 @@ func New(opts Options) (*Controller, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.Workers <= 0 {
-		opts.Workers = 4
+		opts.Workers = 64
 	}
 	if opts.CheckTimeout <= 0 {
 		opts.CheckTimeout = 30 * time.Second
@@ -195,6 +202,9 @@ func New(opts Options) (*Controller, error) {
 		subs:     newBroadcaster(),
 		rollouts: map[string]*entry{},
 		commits:  make(chan commitReq, 1024),
+
+		stopCommits:    make(chan struct{}),
+		commitsStopped: make(chan struct{}),
 	}
 	c.metrics = newMetrics(opts.Registerer)
 	c.sched = newScheduler(opts.Clock, c.metrics)
@@ -234,9 +244,12 @@ func (c *Controller) Run(ctx context.Context) error {
 		e := c.entry(r.Name)
 		c.restore(ctx, e)
 	}
+	// The committer outlives the workers, so that every transition they
+	// started is committed or refused before Run returns.
+	committerDone := make(chan struct{})
+	go func() { defer close(committerDone); c.commitLoop(c.stopCommits) }()
 	var wg sync.WaitGroup
-	wg.Add(2 + c.opts.Workers)
-	go func() { defer wg.Done(); c.commitLoop(ctx) }()
+	wg.Add(1 + c.opts.Workers)
 	go func() { defer wg.Done(); c.sched.run(ctx) }()
 	for range c.opts.Workers {
 		go func() { defer wg.Done(); c.work(ctx) }()
@@ -248,6 +261,8 @@ func (c *Controller) Run(ctx context.Context) error {
 	c.mu.Unlock()
 	c.async.Wait()
 	wg.Wait()
+	close(c.stopCommits)
+	<-committerDone
 	return nil
 }
 
