@@ -28,6 +28,7 @@ import (
 	"sync"
 	"time"
 
+	"aviary/internal/analysis"
 	"aviary/internal/rollout"
 	"aviary/internal/server"
 
@@ -353,7 +354,7 @@ func (d *DataPlane) listenAdmin() error {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(d.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /api/v1/applied", d.applied)
-	mux.HandleFunc("POST /api/v1/measure", d.measure)
+	mux.Handle("POST /api/v1/measure", MeasureHandler(d.provider))
 	d.admin = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go d.admin.Serve(l)
 	return nil
@@ -380,21 +381,31 @@ type MeasureError struct {
 	Error string `json:"error"`
 }
 
-func (d *DataPlane) measure(w http.ResponseWriter, r *http.Request) {
-	var q rollout.Query
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&q); err != nil {
-		writeJSON(w, http.StatusBadRequest, MeasureError{Error: "malformed query: " + err.Error()})
-		return
-	}
-	m, err := d.provider.Query(r.Context(), q)
-	if err != nil {
-		writeJSON(w, http.StatusUnprocessableEntity, MeasureError{Error: err.Error()})
-		return
-	}
-	if math.IsNaN(m.Value) || math.IsInf(m.Value, 0) {
-		m.Value, m.HasValue = 0, false // JSON has no NaN
-	}
-	writeJSON(w, http.StatusOK, m)
+// Querier measures; the built-in provider is one.
+type Querier interface {
+	Query(ctx context.Context, q rollout.Query) (analysis.Measurement, error)
+}
+
+// MeasureHandler answers POST /api/v1/measure: a rollout.Query in, the
+// querier's analysis.Measurement out, or a MeasureError (422 when the
+// querier refuses the query, 400 when it is malformed).
+func MeasureHandler(p Querier) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var q rollout.Query
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&q); err != nil {
+			writeJSON(w, http.StatusBadRequest, MeasureError{Error: "malformed query: " + err.Error()})
+			return
+		}
+		m, err := p.Query(r.Context(), q)
+		if err != nil {
+			writeJSON(w, http.StatusUnprocessableEntity, MeasureError{Error: err.Error()})
+			return
+		}
+		if math.IsNaN(m.Value) || math.IsInf(m.Value, 0) {
+			m.Value, m.HasValue = 0, false // JSON has no NaN
+		}
+		writeJSON(w, http.StatusOK, m)
+	})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
