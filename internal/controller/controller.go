@@ -172,7 +172,7 @@ type Controller struct {
 	// once it has.
 	stopCommits    chan struct{}
 	commitsStopped chan struct{}
-	async   sync.WaitGroup
+	async          sync.WaitGroup
 }
 
 // New checks the options and makes a Controller; Run starts it.
