@@ -87,12 +87,15 @@ type proc struct {
 	done chan struct{}
 }
 
-func start(t *testing.T, args ...string) *proc {
+func start(t *testing.T, args ...string) *proc { return startWith(t, nil, args...) }
+
+// startWith starts aviary with extra environment variables.
+func startWith(t *testing.T, vars []string, args ...string) *proc {
 	t.Helper()
 	p := &proc{log: &syncBuffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(binary, args...)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
-	p.cmd.Env = append(os.Environ(), "AVIARY_TOKEN=e2e-token-0123456789abcdef")
+	p.cmd.Env = append(append(os.Environ(), "AVIARY_TOKEN="+token), vars...)
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -139,11 +142,14 @@ type env struct {
 	addr   string
 	url    string
 	extra  []string
+	vars   []string // the server's extra environment
 	server *proc
 }
 
-func newEnv(t *testing.T, extra ...string) *env {
-	e := &env{t: t, dir: t.TempDir(), addr: freeAddr(t), extra: extra}
+func newEnv(t *testing.T, extra ...string) *env { return newEnvWith(t, nil, extra...) }
+
+func newEnvWith(t *testing.T, vars []string, extra ...string) *env {
+	e := &env{t: t, dir: t.TempDir(), addr: freeAddr(t), extra: extra, vars: vars}
 	e.url = "http://" + e.addr
 	e.startServer()
 	return e
@@ -152,7 +158,7 @@ func newEnv(t *testing.T, extra ...string) *env {
 func (e *env) startServer() {
 	e.t.Helper()
 	args := append([]string{"server", "--data", e.dir, "--addr", e.addr}, e.extra...)
-	e.server = start(e.t, args...)
+	e.server = startWith(e.t, e.vars, args...)
 	e.waitReady()
 }
 

@@ -7,10 +7,12 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"aviary/internal/daemon"
 	"aviary/internal/dataplane"
+	"aviary/internal/rollout"
 	"github.com/spf13/cobra"
 )
 
@@ -20,6 +22,7 @@ const DefaultDataDir = "aviary-data"
 func newServerCmd(sys *system) *cobra.Command {
 	var o daemon.Options
 	var level string
+	var channels []string
 	cmd := &cobra.Command{
 		Use:   "server [--config FILE] [--data DIR] [--addr 127.0.0.1:7070] [--token-file F]",
 		Short: "Run the control plane, the built-in proxies, the API and the dashboard",
@@ -35,6 +38,9 @@ start (mode 0600). SIGTERM or Ctrl-C stops it gracefully: proxies drain.`,
 			if err != nil {
 				return err
 			}
+			if o.Notify, err = parseChannels(channels); err != nil {
+				return err
+			}
 			o.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: lvl}))
 			o.Token = sys.getenv("AVIARY_TOKEN")
 			o.Version = Version
@@ -47,6 +53,7 @@ start (mode 0600). SIGTERM or Ctrl-C stops it gracefully: proxies drain.`,
 	f.StringVar(&o.DataDir, "data", DefaultDataDir, "data directory (store and token)")
 	f.StringVar(&o.Addr, "addr", "127.0.0.1:7070", "address of the API and dashboard")
 	f.StringVar(&o.TokenFile, "token-file", "", "file holding the API token (default: AVIARY_TOKEN, or DATA/token)")
+	f.StringArrayVar(&channels, "notify", nil, "a notification channel for every rollout: TYPE[@SEVERITY]=URL, e.g. 'slack@warn=${SLACK_WEBHOOK}' (repeatable)")
 	f.StringVar(&o.DataPlane, "data-plane", "", "admin URL of proxies run apart with `aviary proxy` (default: the server runs them)")
 	f.StringVar(&level, "log-level", "info", "log level: debug, info, warn or error")
 	return cmd
@@ -95,6 +102,29 @@ where the server reads which routes are applied and the proxies' measurements.`,
 	f.StringVar(&o.Admin, "admin", "127.0.0.1:7071", "address of the admin endpoint (applied routes, measurements, /metrics)")
 	f.StringVar(&level, "log-level", "info", "log level: debug, info, warn or error")
 	return cmd
+}
+
+// parseChannels reads --notify values: TYPE[@SEVERITY]=URL, where URL may
+// be an environment reference; "file:PATH" reads the URL from a file.
+func parseChannels(vals []string) ([]rollout.Notification, error) {
+	var out []rollout.Notification
+	for _, v := range vals {
+		kind, url, ok := strings.Cut(v, "=")
+		if !ok || kind == "" || url == "" {
+			return nil, usagef("--notify %q: want TYPE[@SEVERITY]=URL", v)
+		}
+		n := rollout.Notification{Type: kind}
+		if t, sev, ok := strings.Cut(kind, "@"); ok {
+			n.Type, n.Severity = t, sev
+		}
+		if path, ok := strings.CutPrefix(url, "file:"); ok {
+			n.URLFile = path
+		} else {
+			n.URL = url
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 func parseLevel(s string) (slog.Level, error) {
