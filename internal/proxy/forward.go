@@ -139,8 +139,16 @@ func (p *Proxy) clientBodyFailed(w http.ResponseWriter, err error) {
 func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, rc *http.ResponseController, x *exchangeState) {
 	ctx := r.Context()
 	be, kind := x.d.be, x.d.kind
-	c, resp, u, err := p.try(ctx, be, r, x)
 	record := true
+	if x.d.fallback {
+		// The request was the canary's, which had no healthy upstream:
+		// stable serves it, and it counts as the canary's error (as a
+		// shielded failure does), so that a canary whose upstreams all
+		// fail cannot hide from the analysis behind the fallback.
+		defer p.record(x.t.canary.series[kind], x.start, true)
+		record = false
+	}
+	c, resp, u, err := p.try(ctx, be, r, x)
 	if x.shield && p.failed(resp, err) && ctx.Err() == nil && !isClientBodyError(err) {
 		// The canary failed an idempotent request: it counts as the
 		// canary's error, and the user gets stable's answer instead.

@@ -89,6 +89,7 @@ func TestActiveHealthCheckAndCanaryFallback(t *testing.T) {
 	tb.HealthCheck = &HealthCheck{Path: "/healthz", Interval: 10 * time.Millisecond, Timeout: time.Second, HealthyThreshold: 2, UnhealthyThreshold: 2}
 	p, addr := startProxy(t, Options{}, tb)
 	c := newClient()
+	from := time.Now().Add(-time.Second)
 	if _, v := get(t, c, addr+"/", nil); v != "v2" {
 		t.Fatalf("healthy canary at weight 100: got %s, want v2", v)
 	}
@@ -101,6 +102,15 @@ func TestActiveHealthCheckAndCanaryFallback(t *testing.T) {
 	}
 	if got := p.Status().Fallbacks; got != 10 {
 		t.Errorf("Status().Fallbacks = %d, want 10", got)
+	}
+	// Stable served them, but they were the canary's: its errors.
+	until := time.Now().Add(2 * time.Second)
+	// (The window also holds the one healthy canary request before.)
+	if w, err := p.Measure("v2", RoleCanary, from, until); err != nil || w.Requests != 11 || w.Errors != 10 {
+		t.Errorf("canary measured %d requests, %d errors (%v); want 11 with the 10 fallbacks as errors", w.Requests, w.Errors, err)
+	}
+	if w, err := p.Measure("v1", RoleStable, from, until); err != nil || w.Requests != 0 {
+		t.Errorf("stable measured %d requests (%v); the fallbacks are not stable's own traffic", w.Requests, err)
 	}
 	setHealthy(true)
 	eventually(t, "the canary to pass its health checks", func() bool { return p.Status().CanaryAvailable })
