@@ -54,7 +54,7 @@ start (mode 0600). SIGTERM or Ctrl-C stops it gracefully: proxies drain.`,
 	f.StringVar(&o.Addr, "addr", "127.0.0.1:7070", "address of the API and dashboard")
 	f.StringVar(&o.TokenFile, "token-file", "", "file holding the API token (default: AVIARY_TOKEN, or DATA/token)")
 	f.StringArrayVar(&channels, "notify", nil, "a notification channel for every rollout: TYPE[@SEVERITY]=URL, e.g. 'slack@warn=${SLACK_WEBHOOK}' (repeatable)")
-	f.StringVar(&o.DataPlane, "data-plane", "", "admin URL of proxies run apart with `aviary proxy` (default: the server runs them)")
+	f.StringVar(&o.DataPlane, "data-plane", "", "`URL` of the admin endpoint of proxies run apart with aviary proxy (default: the server runs them)")
 	f.StringVar(&level, "log-level", "info", "log level: debug, info, warn or error")
 	return cmd
 }
