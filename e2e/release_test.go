@@ -174,3 +174,50 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatalf("no drain on SIGTERM:\n%s", r.server.log.String())
 	}
 }
+
+// With mirroring, the canary gets copies of stable's requests on top of its
+// share; their results are recorded apart, as shadow measurements, through
+// the real proxy and the built-in provider.
+func TestMirroredRequestsMeasured(t *testing.T) {
+	r := &release{env: newEnv(t), name: "web", listen: freeAddr(t)}
+	r.v1 = newUpstream(t, "v1", 0.002)
+	r.v2 = newUpstream(t, "v2", 0.002)
+	mirrored := strings.Replace(manifest(r.name, "v1", r.v1.URL, r.listen, `[{setWeight: 10}, {analysis: {duration: 2s}}, {pause: {}}]`),
+		"      steps:", "      mirror: {percent: 50}\n      steps:", 1)
+	r.apply(mirrored)
+	r.waitPhase(r.name, rollout.PhaseInitialized, 10*time.Second)
+	load, err := demo.StartLoad(withContext(t), demo.LoadOptions{URL: "http://" + r.listen + "/", RPS: 150})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(load.Stop)
+	r.releaseV2()
+	r.waitFor(r.name, "the pause after the analysis", 60*time.Second, func(st server.Status) bool {
+		return st.Waiting != nil && st.Waiting.Kind == rollout.WaitPause
+	})
+	var ms server.Measurements
+	if err := get(r.url+"/api/v1/rollouts/web/runs/1/measurements", &ms); err != nil {
+		t.Fatal(err)
+	}
+	var live, shadow int64
+	for _, p := range ms.Points {
+		live += p.Canary.Requests
+		if p.Shadow == nil {
+			t.Fatalf("interval %d: no shadow measurement with mirroring on", p.Interval)
+		}
+		shadow += p.Shadow.Canary.Requests
+		if p.Shadow.Check.Verdict == "" || p.Shadow.Check.Reason == "" {
+			t.Errorf("interval %d: shadow check %+v has no verdict or reason", p.Interval, p.Shadow.Check)
+		}
+	}
+	// 10% of the traffic is the canary's own; half of stable's 90% is
+	// copied to it: the copies outnumber its own requests several times.
+	if live == 0 || shadow < 2*live {
+		t.Fatalf("measured %d live and %d mirrored canary requests; want mirrored well above live", live, shadow)
+	}
+	if served := r.v2.served.Load(); served < live+shadow {
+		t.Errorf("v2 served %d requests, fewer than the %d measured", served, live+shadow)
+	}
+	r.must("promote", r.name)
+	r.waitPhase(r.name, rollout.PhaseSucceeded, 30*time.Second)
+}

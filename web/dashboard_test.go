@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -106,6 +107,10 @@ func measure(q rollout.Query) analysis.Measurement {
 	}
 	n := int64(1800 + 400*wobble)
 	if canary {
+		n /= 3
+	}
+	if q.Shadow { // a tenth of the canary's live requests
+		n = int64(180 + 40*wobble)
 		n /= 3
 	}
 	return analysis.Measurement{Start: q.Start, End: q.End, Value: v, HasValue: true, Count: n,
@@ -313,12 +318,22 @@ func TestDashboardFollowsALiveRun(t *testing.T) {
 		}
 	}
 	b.waitFor("the checks with values, samples and verdicts", `(() => {
-		const rows = [...document.querySelectorAll('table.checks tbody tr')];
+		const rows = [...document.querySelectorAll('table.checks:not([data-table="shadow"]) tbody tr')];
 		return rows.length === 2 && rows.every((r) => r.querySelector('.badge')?.textContent === 'Pass' &&
 			/n = [0-9,]+/.test(r.textContent) && r.querySelector('.reason').textContent.length > 0);
 	})()`)
 	if got := eval[string](b, `document.querySelector('#shadow-title')?.parentElement.textContent || ''`); !strings.Contains(got, "10% of the requests") {
 		t.Errorf("the shadow traffic card: got %q, want it to tell that 10%% of requests are mirrored", got)
+	}
+	// The shadow results: each metric's check of the mirrored requests,
+	// with their own sample size (a tenth of the canary's live requests).
+	b.waitFor("the shadow results of both metrics", `(() => {
+		const rows = [...document.querySelectorAll('table[data-table="shadow"] tbody tr')];
+		return rows.length === 2 && rows.every((r) => ['Pass', 'Fail', 'Inconclusive'].includes(r.querySelector('.badge')?.textContent) &&
+			/n = [0-9,]+/.test(r.textContent) && r.querySelector('.reason').textContent.length > 0);
+	})()`)
+	if got := eval[string](b, `document.querySelector('table[data-table="shadow"] tr[data-metric="error-rate"] td[data-label="Canary (mirrored)"] .small').textContent`); !regexp.MustCompile(`^n = (6[0-9]|7[0-3])$`).MatchString(got) {
+		t.Errorf("the shadow error-rate row: got %q, want the mirrored sample size (60-73)", got)
 	}
 	b.waitFor("the run in the runs table", `document.querySelector('table.runs tr[data-run="1"]')?.textContent.includes('running')`)
 	b.waitFor("the events of the run", `[...document.querySelectorAll('table.events tr[data-type="WeightChanged"]')].length === 3`)

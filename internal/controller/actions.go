@@ -79,6 +79,9 @@ func (c *Controller) startChecks(e *entry, spec rollout.Spec, rc rollout.RunChec
 type measured struct {
 	rc        rollout.RunChecks
 	intervals map[string]analysis.Interval // by metric name
+	// shadow holds the canary's mirrored requests, by metric name, for
+	// the built-in provider's metrics when the rollout mirrors traffic.
+	shadow map[string]analysis.Measurement
 }
 
 // measure queries every metric for the canary and the stable version
@@ -87,6 +90,7 @@ type measured struct {
 func (c *Controller) measure(ctx context.Context, name string, spec rollout.Spec, rc rollout.RunChecks) *measured {
 	metrics := spec.Analysis.Metrics
 	ivs := make([]analysis.Interval, len(metrics))
+	shadows := make([]*analysis.Measurement, len(metrics))
 	var wg sync.WaitGroup
 	for i, m := range metrics {
 		wg.Add(1)
@@ -102,14 +106,40 @@ func (c *Controller) measure(ctx context.Context, name string, spec rollout.Spec
 					Stable: analysis.Measurement{Start: rc.Start, End: rc.End, Count: -1, Err: msg}}
 			}
 			ivs[i] = iv
+			if rc.Shadow && m.Provider == rollout.ProviderBuiltin {
+				sh := c.queryShadow(ctx, name, m, rc)
+				shadows[i] = &sh
+			}
 		}()
 	}
 	wg.Wait()
-	out := &measured{rc: rc, intervals: map[string]analysis.Interval{}}
+	out := &measured{rc: rc, intervals: map[string]analysis.Interval{}, shadow: map[string]analysis.Measurement{}}
 	for i, m := range metrics {
 		out.intervals[m.Name] = ivs[i]
+		if shadows[i] != nil {
+			out.shadow[m.Name] = *shadows[i]
+		}
 	}
 	return out
+}
+
+// queryShadow measures the canary's mirrored requests for one metric. Only
+// the built-in proxy mirrors, so only its provider's metrics have shadow
+// measurements; a failure is kept in the measurement.
+func (c *Controller) queryShadow(ctx context.Context, name string, m rollout.Metric, rc rollout.RunChecks) analysis.Measurement {
+	fail := func(err error) analysis.Measurement {
+		return analysis.Measurement{Start: rc.Start, End: rc.End, Count: -1, Err: fmt.Sprintf("could not measure: %v", err)}
+	}
+	p, ok := c.opts.Providers[m.Provider]
+	if !ok {
+		return fail(fmt.Errorf("provider %q is %w", m.Provider, ErrUnsupported))
+	}
+	q := rollout.Query{Rollout: name, Metric: m, Version: rc.Canary.Version, Role: rollout.RoleCanary, Shadow: true, Start: rc.Start, End: rc.End}
+	sh, err := p.Query(ctx, q)
+	if err != nil {
+		return fail(fmt.Errorf("%s shadow: %w", m.Provider, err))
+	}
+	return sh
 }
 
 // query measures one metric of both versions over the interval.

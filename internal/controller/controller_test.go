@@ -288,6 +288,58 @@ func TestHealthyReleasePromoted(t *testing.T) {
 	if len(points) == 0 || points[0].Result.Verdict != analysis.Pass {
 		t.Fatalf("measurements not recorded: %+v", points)
 	}
+	if points[0].Shadow != nil {
+		t.Errorf("a rollout that does not mirror has a shadow measurement: %+v", points[0].Shadow)
+	}
+}
+
+// With mirroring, the canary's mirrored requests are measured and judged
+// apart, recorded with each point, and shown: they do not decide the run.
+func TestShadowMeasuredNotDecisive(t *testing.T) {
+	var mu sync.Mutex
+	var shadowQueries []rollout.Query
+	live := errorRates(0.01, 0.01)
+	p := providerFunc(func(q rollout.Query) (analysis.Measurement, error) {
+		if !q.Shadow {
+			return live.Query(context.Background(), q)
+		}
+		mu.Lock()
+		shadowQueries = append(shadowQueries, q)
+		mu.Unlock()
+		return analysis.Measurement{Start: q.Start, End: q.End, Value: 0.3, HasValue: true, Count: 200, Requests: 200, Errors: 60}, nil
+	})
+	h := start(t, newMemStore(), p)
+	ctx := context.Background()
+	for _, v := range []string{"v1", "v2"} {
+		m := manifest(t, v, `[{setWeight: 50}, {analysis: {}}]`)
+		m.Spec.Strategy.Canary.Mirror = &rollout.Mirror{Percent: 10}
+		if _, err := h.c.Apply(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "v2 promoted", func() bool { return h.phase("web") == rollout.PhaseSucceeded })
+	points, _ := h.store.Series(ctx, "web", 1)
+	if len(points) == 0 {
+		t.Fatal("no measurements recorded")
+	}
+	for _, pt := range points {
+		if pt.Result.Verdict != analysis.Pass {
+			t.Errorf("interval %d: live verdict %s, want Pass", pt.Interval, pt.Result.Verdict)
+		}
+		if pt.Shadow == nil {
+			t.Fatalf("interval %d: no shadow measurement", pt.Interval)
+		}
+		if pt.Shadow.Canary.Requests != 200 || pt.Shadow.Result.Verdict != analysis.Fail || !strings.Contains(pt.Shadow.Result.Reason, "0.3") {
+			t.Errorf("interval %d: shadow %+v, want 200 requests judged Fail at 0.3", pt.Interval, pt.Shadow)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, q := range shadowQueries {
+		if q.Role != rollout.RoleCanary || q.Version != "v2" || q.Metric.Name != "error-rate" {
+			t.Errorf("shadow query %+v, want the canary v2's error-rate", q)
+		}
+	}
 }
 
 func TestFaultyReleaseRolledBack(t *testing.T) {

@@ -24,9 +24,12 @@ type entry struct {
 	// trackers judge the current run's metrics incrementally; they are
 	// rebuilt from the stored series after a restart, a new revision or a
 	// failed commit.
-	trackers    map[string]*analysis.Tracker
-	trackersRun int
-	trackersRev int64
+	trackers map[string]*analysis.Tracker
+	// shadowTrackers judge the canary's mirrored requests the same way,
+	// for display: shadow verdicts do not decide the run.
+	shadowTrackers map[string]*analysis.Tracker
+	trackersRun    int
+	trackersRev    int64
 	// load cancels the load hooks running for the current interval.
 	load context.CancelFunc
 
@@ -181,6 +184,10 @@ func (c *Controller) judge(ctx context.Context, e *entry, m *measured) (*rollout
 		}
 		p := finite(store.Point{Run: cr.Run, Interval: cr.Interval, Metric: metric.Name, At: m.rc.End, Canary: iv.Canary, Stable: iv.Stable})
 		p.Result = finiteResult(trackers[metric.Name].Add(analysis.Interval{At: p.At, Canary: p.Canary, Stable: p.Stable}))
+		if sh, ok := m.shadow[metric.Name]; ok {
+			p.Shadow = &store.Shadow{Canary: finiteMeasurement(sh)}
+			p.Shadow.Result = finiteResult(e.shadowTrackers[metric.Name].Add(analysis.Interval{At: p.At, Canary: p.Shadow.Canary, Stable: p.Stable}))
+		}
 		cr.Results = append(cr.Results, p.Result)
 		points = append(points, p)
 	}
@@ -193,9 +200,10 @@ func (c *Controller) trackersFor(ctx context.Context, e *entry, spec rollout.Spe
 	if e.trackers != nil && e.trackersRun == run && e.trackersRev == e.rec.Revision {
 		return e.trackers
 	}
-	ts := map[string]*analysis.Tracker{}
+	ts, shadow := map[string]*analysis.Tracker{}, map[string]*analysis.Tracker{}
 	for _, m := range spec.Analysis.Metrics {
 		ts[m.Name] = analysis.NewTracker(m.Name, m.Criteria)
+		shadow[m.Name] = analysis.NewTracker(m.Name, m.Criteria)
 	}
 	points, err := c.opts.Store.Series(ctx, e.name, run)
 	if err != nil {
@@ -204,9 +212,12 @@ func (c *Controller) trackersFor(ctx context.Context, e *entry, spec rollout.Spe
 	for _, p := range points {
 		if t, ok := ts[p.Metric]; ok {
 			t.Add(analysis.Interval{At: p.At, Canary: p.Canary, Stable: p.Stable})
+			if p.Shadow != nil {
+				shadow[p.Metric].Add(analysis.Interval{At: p.At, Canary: p.Shadow.Canary, Stable: p.Stable})
+			}
 		}
 	}
-	e.trackers, e.trackersRun, e.trackersRev = ts, run, e.rec.Revision
+	e.trackers, e.shadowTrackers, e.trackersRun, e.trackersRev = ts, shadow, run, e.rec.Revision
 	return ts
 }
 

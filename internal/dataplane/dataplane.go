@@ -211,15 +211,21 @@ func (d *DataPlane) persist() error {
 // ctx ends. The proxies keep serving what they have meanwhile.
 func (d *DataPlane) follow(ctx context.Context) {
 	backoff := 100 * time.Millisecond
-	for ctx.Err() == nil {
+	for warned := false; ctx.Err() == nil; {
 		got, err := d.stream(ctx)
 		if ctx.Err() != nil {
 			return
 		}
 		if got {
-			backoff = 100 * time.Millisecond
+			backoff, warned = 100*time.Millisecond, false
 		}
-		d.log.Warn("lost the server; serving the last known routing", "server", d.opts.Server, "err", err, "retry", backoff)
+		// One warning per outage; the retries are logged at debug level.
+		if !warned {
+			d.log.Warn("lost the server; serving the last known routing until it is back", "server", d.opts.Server, "err", err)
+			warned = true
+		} else {
+			d.log.Debug("server still unreachable", "server", d.opts.Server, "err", err, "retry", backoff)
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -290,6 +296,7 @@ func (f *follower) handle(ctx context.Context, typ string, data []byte) error {
 		if err := json.Unmarshal(data, &r); err != nil {
 			return err
 		}
+		d.log.Info("following the server", "server", d.opts.Server, "rollouts", r.Count)
 		f.pending, f.seen = r.Count, map[string]bool{}
 		if r.Count == 0 {
 			return f.finishResync(ctx)

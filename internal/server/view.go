@@ -333,11 +333,25 @@ type Point struct {
 	Canary   analysis.Measurement `json:"canary"`
 	Stable   analysis.Measurement `json:"stable"`
 	Check    Check                `json:"check"`
+	// Shadow is the canary's measurement of its mirrored requests and the
+	// metric's check of it against Stable, when the rollout mirrors
+	// traffic. Shadow checks are shown, not acted on.
+	Shadow *ShadowPoint `json:"shadow,omitempty"`
+}
+
+// ShadowPoint is a point's shadow (mirrored) measurement and its check.
+type ShadowPoint struct {
+	Canary analysis.Measurement `json:"canary"`
+	Check  Check                `json:"check"`
 }
 
 func newPoint(p store.Point) Point {
-	return Point{Interval: p.Interval, Metric: p.Metric, At: p.At, Canary: p.Canary, Stable: p.Stable,
+	out := Point{Interval: p.Interval, Metric: p.Metric, At: p.At, Canary: p.Canary, Stable: p.Stable,
 		Check: checks([]analysis.Result{p.Result})[0]}
+	if p.Shadow != nil {
+		out.Shadow = &ShadowPoint{Canary: p.Shadow.Canary, Check: checks([]analysis.Result{p.Shadow.Result})[0]}
+	}
+	return out
 }
 
 // Measurements is the answer of GET /api/v1/rollouts/{name}/runs/{run}/measurements,

@@ -106,6 +106,7 @@ type encoded struct {
 type encodedPoint struct {
 	at                     any
 	canary, stable, result string
+	shadow                 any // JSON text, or nil
 }
 
 func encode(t *Transition) (encoded, error) {
@@ -154,6 +155,9 @@ func encode(t *Transition) (encoded, error) {
 			if ep.stable, err = jsonText(p.Stable); err == nil {
 				ep.result, err = jsonText(p.Result)
 			}
+		}
+		if err == nil && p.Shadow != nil {
+			ep.shadow, err = jsonText(p.Shadow)
 		}
 		if err != nil {
 			return fail("points[%d] (run %d, interval %d, metric %q): encode: %v", i, p.Run, p.Interval, p.Metric, err)
@@ -225,7 +229,7 @@ func (db *DB) apply(tx *wtx, e *encoded) error {
 	}
 	for i := range t.Points {
 		p, ep := &t.Points[i], &e.points[i]
-		_, err := tx.exec(qUpsertPoint, id, p.Run, p.Interval, p.Metric, ep.at, p.Result.Verdict.String(), ep.canary, ep.stable, ep.result)
+		_, err := tx.exec(qUpsertPoint, id, p.Run, p.Interval, p.Metric, ep.at, p.Result.Verdict.String(), ep.canary, ep.stable, ep.result, ep.shadow)
 		if err != nil {
 			return fail("append points", err)
 		}

@@ -243,8 +243,11 @@ func TestSeries(t *testing.T) {
 		point(1, 2, "latency-p99", analysis.Pass), point(1, 2, "error-rate", analysis.Inconclusive)}})
 	mustCommit(t, db, Transition{Name: "web", At: at(30), Status: running(1, 10, at(0)), Points: []Point{
 		point(1, 1, "latency-p99", analysis.Pass), point(1, 1, "error-rate", analysis.Pass)}})
-	mustCommit(t, db, Transition{Name: "web", At: at(90), Status: running(2, 10, at(90)), Points: []Point{
-		point(2, 1, "error-rate", analysis.Fail)}})
+	// A rollout that mirrors traffic: the point carries its shadow.
+	shadowed := point(2, 1, "error-rate", analysis.Fail)
+	shadowed.Shadow = &Shadow{Canary: analysis.Measurement{Start: at(60), End: at(90), Value: 0.05, HasValue: true, Count: 400, Requests: 400, Errors: 20},
+		Result: analysis.Result{Metric: "error-rate", Verdict: analysis.Fail, Canary: 0.05, HasCanary: true, CanaryCount: 400, Reason: "shadow: canary 5% vs stable 0.3%"}}
+	mustCommit(t, db, Transition{Name: "web", At: at(90), Status: running(2, 10, at(90)), Points: []Point{shadowed}})
 	// The same interval measured again replaces the point.
 	again := point(1, 2, "error-rate", analysis.Fail)
 	again.Result.Reason = "measured again"
@@ -257,7 +260,7 @@ func TestSeries(t *testing.T) {
 	diff(t, "run 1", got, []Point{point(1, 1, "error-rate", analysis.Pass), point(1, 1, "latency-p99", analysis.Pass),
 		again, point(1, 2, "latency-p99", analysis.Pass)})
 	got, _ = db.Series(ctx, "web", 2)
-	diff(t, "run 2", got, []Point{point(2, 1, "error-rate", analysis.Fail)})
+	diff(t, "run 2", got, []Point{shadowed})
 	got, err = db.Series(ctx, "web", 9)
 	if err != nil || len(got) != 0 {
 		t.Errorf("a run without points: got %v, %v; want an empty series", got, err)

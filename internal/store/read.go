@@ -152,7 +152,7 @@ func (db *DB) Runs(ctx context.Context, name string) ([]Run, error) {
 func (db *DB) Series(ctx context.Context, name string, run int) ([]Point, error) {
 	var out []Point
 	err := db.read(ctx, name, func(tx *sql.Tx, id int64) error {
-		rows, err := tx.QueryContext(ctx, `SELECT interval, metric, at, canary, stable, result
+		rows, err := tx.QueryContext(ctx, `SELECT interval, metric, at, canary, stable, result, shadow
 			FROM points WHERE rollout_id = ? AND run = ? ORDER BY interval, metric`, id, run)
 		if err != nil {
 			return err
@@ -162,12 +162,18 @@ func (db *DB) Series(ctx context.Context, name string, run int) ([]Point, error)
 			p := Point{Run: run}
 			var at sql.NullInt64
 			var canary, stable, result string
-			if err := rows.Scan(&p.Interval, &p.Metric, &at, &canary, &stable, &result); err != nil {
+			var shadow sql.NullString
+			if err := rows.Scan(&p.Interval, &p.Metric, &at, &canary, &stable, &result, &shadow); err != nil {
 				return err
 			}
 			p.At = timeOf(at)
+			var shadowErr error
+			if shadow.Valid {
+				p.Shadow = new(Shadow)
+				shadowErr = json.Unmarshal([]byte(shadow.String), p.Shadow)
+			}
 			if err := errors.Join(json.Unmarshal([]byte(canary), &p.Canary), json.Unmarshal([]byte(stable), &p.Stable),
-				json.Unmarshal([]byte(result), &p.Result)); err != nil {
+				json.Unmarshal([]byte(result), &p.Result), shadowErr); err != nil {
 				return fmt.Errorf("decode point (interval %d, metric %q): %w", p.Interval, p.Metric, err)
 			}
 			out = append(out, p)

@@ -82,6 +82,11 @@ CREATE TABLE points (
 	PRIMARY KEY (rollout_id, run, interval, metric)
 ) STRICT, WITHOUT ROWID;
 `,
+	// 2: the canary's shadow (mirrored) measurement and its verdict, when
+	// the rollout mirrors traffic.
+	`
+ALTER TABLE points ADD COLUMN shadow TEXT; -- JSON store.Shadow, NULL without mirroring
+`,
 }
 
 // check returns the schema version of the database on conn, refusing a

@@ -5,11 +5,13 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"aviary/internal/analysis"
 	"aviary/internal/rollout"
 )
 
@@ -117,7 +119,7 @@ func TestRefuseNewerSchema(t *testing.T) {
 	if !errors.Is(err, ErrSchemaTooNew) {
 		t.Fatalf("got %v, want ErrSchemaTooNew", err)
 	}
-	for _, want := range []string{path, "schema version 99", "up to 1", "newer aviary"} {
+	for _, want := range []string{path, "schema version 99", fmt.Sprintf("up to %d", len(migrations)), "newer aviary"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not say %q", err, want)
 		}
@@ -155,17 +157,18 @@ func TestMigrationIsAtomic(t *testing.T) {
 	t.Cleanup(func() { migrations = saved })
 	migrations = append(append([]string(nil), saved...),
 		`CREATE TABLE half (x INTEGER); INSERT INTO no_such_table VALUES (1);`)
+	n := len(saved)
 	_, err := Open(context.Background(), path, Options{})
-	if err == nil || !strings.Contains(err.Error(), "migrate schema from version 1 to 2") {
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("migrate schema from version %d to %d", n, n+1)) {
 		t.Fatalf("got %v, want the failed migration named", err)
 	}
 	d := raw(t, path)
-	if v := pragma(t, d, "user_version"); v != 1 {
-		t.Errorf("user_version after a failed migration: got %d, want 1", v)
+	if v := pragma(t, d, "user_version"); v != n {
+		t.Errorf("user_version after a failed migration: got %d, want %d", v, n)
 	}
-	var n int
-	if err := d.QueryRow(`SELECT count(*) FROM sqlite_schema WHERE name = 'half'`).Scan(&n); err != nil || n != 0 {
-		t.Errorf("the failed migration left its table behind (%d, %v)", n, err)
+	var half int
+	if err := d.QueryRow(`SELECT count(*) FROM sqlite_schema WHERE name = 'half'`).Scan(&half); err != nil || half != 0 {
+		t.Errorf("the failed migration left its table behind (%d, %v)", half, err)
 	}
 	d.Close()
 
@@ -176,8 +179,8 @@ func TestMigrationIsAtomic(t *testing.T) {
 		t.Fatal(err)
 	}
 	db.Close()
-	if v := pragma(t, raw(t, path), "user_version"); v != 2 {
-		t.Errorf("user_version after the migration: got %d, want 2", v)
+	if v := pragma(t, raw(t, path), "user_version"); v != n+1 {
+		t.Errorf("user_version after the migration: got %d, want %d", v, n+1)
 	}
 }
 
@@ -196,5 +199,36 @@ func TestOpenErrors(t *testing.T) {
 	db.Close()
 	if _, err := os.Stat(odd); err != nil {
 		t.Errorf("the database is not at %s: %v", odd, err)
+	}
+}
+
+// A database of schema version 1 (before shadow measurements) upgrades in
+// place: its points read back unchanged, without a shadow, and new points
+// keep theirs.
+func TestMigrateFromVersion1(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "aviary.db")
+	db := open(t, path)
+	mustCommit(t, db, Transition{Name: "web", At: at(0), Manifest: spec(t, "web", "v1"), Status: running(1, 10, at(0)),
+		Points: []Point{point(1, 1, "error-rate", analysis.Pass)}})
+	db.Close()
+	// Take it back to version 1's schema, as an older aviary left it.
+	d := raw(t, path)
+	if _, err := d.Exec(`ALTER TABLE points DROP COLUMN shadow; PRAGMA user_version = 1`); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+
+	db = open(t, path)
+	defer db.Close()
+	shadowed := point(1, 2, "error-rate", analysis.Pass)
+	shadowed.Shadow = &Shadow{Canary: analysis.Measurement{Value: 0.01, HasValue: true, Count: 100}, Result: analysis.Result{Metric: "error-rate", Verdict: analysis.Pass}}
+	mustCommit(t, db, Transition{Name: "web", At: at(60), Status: running(1, 10, at(0)), Points: []Point{shadowed}})
+	got, err := db.Series(context.Background(), "web", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	diff(t, "series after the upgrade", got, []Point{point(1, 1, "error-rate", analysis.Pass), shadowed})
+	if v := pragma(t, raw(t, path), "user_version"); v != len(migrations) {
+		t.Errorf("user_version after the upgrade: got %d, want %d", v, len(migrations))
 	}
 }

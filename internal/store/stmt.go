@@ -29,11 +29,11 @@ const (
 		VALUES (?, ?, ?, '', ?, ?, ?, ?)`
 	qInsertEvent = `INSERT INTO events (rollout_id, time, run, type, severity, phase, weight, step, reason)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	qUpsertPoint = `INSERT INTO points (rollout_id, run, interval, metric, at, verdict, canary, stable, result)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+	qUpsertPoint = `INSERT INTO points (rollout_id, run, interval, metric, at, verdict, canary, stable, result, shadow)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (rollout_id, run, interval, metric) DO UPDATE SET
 		at = excluded.at, verdict = excluded.verdict, canary = excluded.canary,
-		stable = excluded.stable, result = excluded.result`
+		stable = excluded.stable, result = excluded.result, shadow = excluded.shadow`
 	qSavepoint  = `SAVEPOINT c`
 	qRollbackTo = `ROLLBACK TO c`
 	qRelease    = `RELEASE c`

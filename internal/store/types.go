@@ -80,6 +80,16 @@ type Point struct {
 	Canary   analysis.Measurement
 	Stable   analysis.Measurement
 	Result   analysis.Result
+	// Shadow is the canary's measurement of its mirrored requests and the
+	// metric's check of it against Stable, when the rollout mirrors
+	// traffic; nil otherwise.
+	Shadow *Shadow
+}
+
+// Shadow is a point's shadow (mirrored) measurement and its check.
+type Shadow struct {
+	Canary analysis.Measurement `json:"canary"`
+	Result analysis.Result      `json:"result"`
 }
 
 // EventQuery selects events for DB.Events.

@@ -395,12 +395,36 @@ export function rolloutPage(main, name) {
     const mirror = s.spec && s.spec.strategy && s.spec.strategy.canary && s.spec.strategy.canary.mirror;
     el.shadow.hidden = !mirror;
     if (!mirror) return;
+    // The latest shadow result of each metric in the run shown.
+    const last = new Map();
+    if (s.pointsRun === shownRun()) for (const p of s.points) if (p.shadow) last.set(p.metric, p.shadow);
+    let body;
+    if (!last.size) {
+      body = h('p', {class: 'empty'}, 'No shadow measurement in this run yet.');
+    } else {
+      const rows = [...last.entries()].map(([metric, sh]) => {
+        const c = sh.check;
+        const unit = unitOf(specMetrics().find((m) => m.name === metric) || {name: metric});
+        return h('tr', {'data-metric': metric},
+          h('th', {scope: 'row', 'data-label': 'Metric'}, metric),
+          h('td', {'data-label': 'Verdict'}, badge(c.verdict, c.verdict)),
+          h('td', {'data-label': 'Canary (mirrored)'}, c.canary === null ? '–' : value(c.canary, unit),
+            h('div', {class: 'muted small'}, `n = ${count(c.canarySamples)}`)),
+          h('td', {'data-label': 'Stable'}, c.stable === null ? '–' : value(c.stable, unit),
+            c.stableSamples === null ? null : h('div', {class: 'muted small'}, `n = ${count(c.stableSamples)}`)),
+          h('td', {'data-label': 'Explanation', class: 'reason'}, c.reason));
+      });
+      body = h('table', {class: 'checks', 'data-table': 'shadow'},
+        h('thead', {}, h('tr', {}, ['Metric', 'Verdict', 'Canary (mirrored)', 'Stable', 'Explanation'].map((t) => h('th', {scope: 'col'}, t)))),
+        h('tbody', {}, rows));
+    }
     replace(el.shadow,
       h('h2', {id: 'shadow-title'}, 'Shadow traffic'),
       h('p', {}, `${mirror.percent}% of the requests that stable ${st.stableVersion} serves are copied to the canary` +
         `${st.canaryVersion ? ` ${st.canaryVersion}` : ''}; the canary's replies to these copies are dropped, so users only ever see stable's.`),
-      h('p', {class: 'muted'}, 'Results of the shadow requests are not shown: this server does not yet measure the ' +
-        'mirrored requests apart from the canary\'s own (the charts above count the canary\'s weighted and matched requests only).'));
+      h('p', {class: 'muted'}, 'The canary\'s answers to the copies, judged by each metric\'s check against stable. ' +
+        'Shown, not acted on: only the live checks above decide the run.'),
+      body);
   }
 
   function renderRuns() {
