@@ -42,6 +42,7 @@ func TestDerivedValues(t *testing.T) {
 			stepStart: (h.stepStart(status, events) - Date.parse(t('00'))) / 1000,
 			stepStartFirst: (h.stepStart({...status, step: 1}, events) - Date.parse(t('00'))) / 1000,
 			stepStartNoRun: String(h.stepStart({run: 0, step: 0}, [])),
+			stepStartServer: (h.stepStart({...status, stepStartedAt: t('25')}, events) - Date.parse(t('00'))) / 1000,
 			stepEnds: [...h.stepEnds(events, 2)].map(([s, at]) => [s, (at - Date.parse(t('00'))) / 1000]),
 			weights: h.weightSeries(events, status, 2, now).map((a, i) => i === 0 ? a.map((x) => x - secs('00')) : a),
 			pastRun: h.weightSeries(events, status, 1, now).map((a, i) => i === 0 ? a.map((x) => x - secs('00')) : a),
@@ -60,10 +61,11 @@ func TestDerivedValues(t *testing.T) {
 		t.Fatalf("decode %s: %v", got, err)
 	}
 	want := map[string]any{
-		"stepStart":      20.0, // step 4 began when step 3 (weight 60) ended
-		"stepStartFirst": 10.0, // the run's start
-		"stepStartNoRun": "NaN",
-		"stepEnds":       []any{[]any{1.0, 10.0}, []any{2.0, 18.0}, []any{3.0, 20.0}},
+		"stepStart":       20.0, // step 4 began when step 3 (weight 60) ended
+		"stepStartFirst":  10.0, // the run's start
+		"stepStartNoRun":  "NaN",
+		"stepStartServer": 25.0, // the server's stepStartedAt wins over the events
+		"stepEnds":        []any{[]any{1.0, 10.0}, []any{2.0, 18.0}, []any{3.0, 20.0}},
 		// The start and weight 20 at the same instant are one point; the
 		// line reaches to now.
 		"weights": []any{[]any{10.0, 20.0, 30.0}, []any{20.0, 60.0, 60.0}},

@@ -35,7 +35,7 @@ func TestApplyCreatesConfiguresAndLeavesUnchanged(t *testing.T) {
 		Plan: []server.PlanStep{{Kind: "setWeight", Weight: 20}, {Kind: "pause"}, {Kind: "setWeight", Weight: 60}, {Kind: "analysis"}},
 	}
 	got := st
-	got.RunStartedAt, got.CreatedAt, got.UpdatedAt, got.Message, got.Waiting, got.Checks, got.RouteGeneration = nil, want.CreatedAt, want.UpdatedAt, "", nil, nil, 0
+	got.RunStartedAt, got.StepStartedAt, got.CreatedAt, got.UpdatedAt, got.Message, got.Waiting, got.Checks, got.RouteGeneration = nil, nil, want.CreatedAt, want.UpdatedAt, "", nil, nil, 0
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("status (-want +got):\n%s", diff)
 	}

@@ -32,9 +32,11 @@ type Status struct {
 	// Run numbers the current or last run (0: none yet).
 	Run          int        `json:"run"`
 	RunStartedAt *time.Time `json:"runStartedAt"`
-	Message      string     `json:"message"`
-	Waiting      *Waiting   `json:"waiting"`
-	Pause        *Pause     `json:"pause"`
+	// StepStartedAt is when the current step began (null without a run).
+	StepStartedAt *time.Time `json:"stepStartedAt"`
+	Message       string     `json:"message"`
+	Waiting       *Waiting   `json:"waiting"`
+	Pause         *Pause     `json:"pause"`
 	// Checks are the latest result of each metric in the current run.
 	Checks       []Check `json:"checks"`
 	Failures     int     `json:"failures"`
@@ -120,6 +122,7 @@ func NewStatus(r store.Record, now time.Time) Status {
 		Plan:            plan(steps),
 		Run:             st.Run,
 		RunStartedAt:    timePtr(st.RunStartedAt),
+		StepStartedAt:   timePtr(st.StepStartedAt),
 		Message:         st.Message,
 		Checks:          checks(st.Analysis.Checks),
 		Failures:        st.Analysis.Failures,

@@ -107,11 +107,13 @@ export function stepEnds(events, run) {
   return ends;
 }
 
-// stepStart is when the status's current step began: when the step before
-// it ended, or when the canary could first receive traffic (the run's start
-// for the first step). NaN without a run.
+// stepStart is when the status's current step began: the server's
+// stepStartedAt, or, from a server that does not send it, when the step
+// before it ended, or when the canary could first receive traffic (the
+// run's start for the first step). NaN without a run.
 export function stepStart(status, events) {
   if (!status.run || !status.runStartedAt) return NaN;
+  if (status.stepStartedAt) return time(status.stepStartedAt);
   let since = time(status.runStartedAt);
   for (const e of events) {
     if (e.run !== status.run) continue;
