@@ -86,6 +86,7 @@ type Daemon struct {
 	notifier *notify.Dispatcher
 	redactor *secret.Redactor
 	token    string
+	lock     *os.File // the data directory's lock, held until the store is closed
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -105,7 +106,11 @@ func Start(ctx context.Context, o Options) (*Daemon, error) {
 	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
-	d := &Daemon{opts: o, done: make(chan struct{}), redactor: secret.NewRedactor()}
+	lock, err := lockDataDir(o.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	d := &Daemon{opts: o, done: make(chan struct{}), redactor: secret.NewRedactor(), lock: lock}
 	log := o.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -113,6 +118,7 @@ func Start(ctx context.Context, o Options) (*Daemon, error) {
 	d.log = slog.New(d.redactor.Handler(log.Handler()))
 	token, err := loadToken(o)
 	if err != nil {
+		d.unlock()
 		return nil, err
 	}
 	d.token = token
@@ -321,7 +327,16 @@ func (d *Daemon) abort() error {
 			errs = append(errs, fmt.Errorf("store: %w", err))
 		}
 	}
+	d.unlock()
 	return errors.Join(errs...)
+}
+
+// unlock releases the data directory.
+func (d *Daemon) unlock() {
+	if d.lock != nil {
+		d.lock.Close()
+		d.lock = nil
+	}
 }
 
 // loadToken returns the API token: given, from a file, or created in the
