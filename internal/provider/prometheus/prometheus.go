@@ -38,6 +38,7 @@ import (
 	"time"
 
 	"aviary/internal/analysis"
+	"aviary/internal/provider/httpauth"
 	"aviary/internal/rollout"
 	"github.com/prometheus/client_golang/api"
 	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
@@ -63,7 +64,7 @@ type Options struct {
 type Provider struct {
 	log     *slog.Logger
 	base    http.RoundTripper
-	secrets secrets
+	secrets httpauth.Credentials
 
 	mu      sync.Mutex
 	clients map[clientKey]v1.API
@@ -85,7 +86,7 @@ func New(opts Options) *Provider {
 	if base == nil {
 		base = http.DefaultTransport.(*http.Transport).Clone()
 	}
-	return &Provider{log: log, base: base, secrets: defaultSecrets(opts.LookupEnv, opts.ReadFile), clients: map[clientKey]v1.API{}}
+	return &Provider{log: log, base: base, secrets: httpauth.New(opts.LookupEnv, opts.ReadFile), clients: map[clientKey]v1.API{}}
 }
 
 // client returns the API client of a server with its credentials.
@@ -105,7 +106,7 @@ func (p *Provider) client(src *rollout.PrometheusSource) (v1.API, error) {
 	}
 	c, err := api.NewClient(api.Config{
 		Address:      src.Address,
-		RoundTripper: &authTransport{base: p.base, auth: src.Auth, secrets: p.secrets},
+		RoundTripper: p.secrets.Transport(p.base, src.Auth),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("prometheus address %q: %w", src.Address, err)

@@ -28,6 +28,7 @@ import (
 	"text/template"
 
 	"aviary/internal/analysis"
+	"aviary/internal/provider/httpauth"
 	"aviary/internal/rollout"
 )
 
@@ -52,7 +53,7 @@ type Options struct {
 type Provider struct {
 	log     *slog.Logger
 	client  *http.Client
-	secrets secrets
+	secrets httpauth.Credentials
 }
 
 // New returns a Provider.
@@ -77,7 +78,7 @@ func New(opts Options) *Provider {
 			return nil
 		},
 	}
-	return &Provider{log: log, client: client, secrets: defaultSecrets(opts.LookupEnv, opts.ReadFile)}
+	return &Provider{log: log, client: client, secrets: httpauth.New(opts.LookupEnv, opts.ReadFile)}
 }
 
 // Query asks q.Metric's endpoint for q's version over [q.Start, q.End).
@@ -180,7 +181,7 @@ func (p *Provider) request(ctx context.Context, q rollout.Query, src *rollout.We
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if err := p.secrets.authorize(req, src.Auth); err != nil {
+	if err := p.secrets.Authorize(req, src.Auth); err != nil {
 		return nil, err
 	}
 	return req, nil
