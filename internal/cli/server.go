@@ -41,6 +41,9 @@ start (mode 0600). SIGTERM or Ctrl-C stops it gracefully: proxies drain.`,
 			if o.Notify, err = parseChannels(channels); err != nil {
 				return err
 			}
+			if o.RetainRuns < 0 {
+				return usagef("--retain-runs must be 0 (keep all) or a number of runs, got %d", o.RetainRuns)
+			}
 			o.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: lvl}))
 			o.Token = sys.getenv("AVIARY_TOKEN")
 			o.Version = Version
@@ -55,6 +58,7 @@ start (mode 0600). SIGTERM or Ctrl-C stops it gracefully: proxies drain.`,
 	f.StringVar(&o.TokenFile, "token-file", "", "file holding the API token (default: AVIARY_TOKEN, or DATA/token)")
 	f.StringArrayVar(&channels, "notify", nil, "a notification channel for every rollout: TYPE[@SEVERITY]=URL, e.g. 'slack@warn=${SLACK_WEBHOOK}' (repeatable)")
 	f.StringVar(&o.DataPlane, "data-plane", "", "`URL` of the admin endpoint of proxies run apart with aviary proxy (default: the server runs them)")
+	f.IntVar(&o.RetainRuns, "retain-runs", 50, "keep the measurements of each rollout's last N runs, pruning older ones hourly (0: keep all; runs and events are always kept)")
 	f.StringVar(&level, "log-level", "info", "log level: debug, info, warn or error")
 	return cmd
 }

@@ -68,6 +68,11 @@ type Options struct {
 	Workers int
 	// LookupEnv resolves "${ENV}" references (nil: the process environment).
 	LookupEnv func(string) (string, bool)
+	// RetainRuns, when positive, is how many of each rollout's latest runs
+	// keep their measurements; older runs' are pruned at start and every
+	// PruneEvery (default: an hour). Runs and events are always kept.
+	RetainRuns int
+	PruneEvery time.Duration
 	// DataPlane, when set, is the admin URL of built-in proxies running as
 	// their own process (`aviary proxy`); the server then runs none itself.
 	DataPlane string
@@ -90,6 +95,7 @@ type Daemon struct {
 
 	cancel context.CancelFunc
 	done   chan struct{}
+	bg     sync.WaitGroup // background work that uses the store (pruning)
 	runErr error
 	once   sync.Once
 }
@@ -181,6 +187,13 @@ func (d *Daemon) start(ctx context.Context) error {
 		defer close(d.done)
 		d.runErr = d.ctrl.Run(runCtx)
 	}()
+	if o.RetainRuns > 0 {
+		d.bg.Add(1)
+		go func() {
+			defer d.bg.Done()
+			d.prune(runCtx, o.RetainRuns)
+		}()
+	}
 	if err := d.waitRunning(ctx); err != nil {
 		return err
 	}
@@ -198,6 +211,32 @@ func (d *Daemon) start(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// prune deletes the measurements of old runs now and then every
+// PruneEvery, until ctx ends.
+func (d *Daemon) prune(ctx context.Context, keep int) {
+	every := d.opts.PruneEvery
+	if every <= 0 {
+		every = time.Hour
+	}
+	for {
+		start := time.Now()
+		n, err := d.db.Prune(ctx, keep)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			d.log.Error("prune measurements", "err", err)
+		case n > 0:
+			d.log.Info("pruned measurements of old runs", "points", n, "kept runs", keep, "took", time.Since(start).Round(time.Millisecond))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(every):
+		}
+	}
 }
 
 // waitRunning waits until the controller has loaded the store.
@@ -308,6 +347,7 @@ func (d *Daemon) abort() error {
 	if d.cancel != nil {
 		d.cancel()
 		<-d.done
+		d.bg.Wait()
 		if d.runErr != nil {
 			errs = append(errs, d.runErr)
 		}

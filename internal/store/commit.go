@@ -91,6 +91,40 @@ func (db *DB) Delete(ctx context.Context, name string, at time.Time) error {
 	})
 }
 
+// pruneBatch is how many runs' measurements one pruning transaction
+// deletes at most, so that pruning never holds the writer for long.
+const pruneBatch = 50
+
+// Prune deletes the measurements (the series of Series) of every rollout's
+// runs except its last keep: those of runs numbered keep or more below the
+// rollout's current run. Runs, events and specs are kept. It deletes in
+// small transactions, between which commits proceed, and returns how many
+// points it deleted. keep must be at least 1.
+func (db *DB) Prune(ctx context.Context, keep int) (int64, error) {
+	if keep < 1 {
+		return 0, fmt.Errorf("prune: keep at least the current run's measurements, got keep %d", keep)
+	}
+	var total int64
+	for {
+		var n int64
+		err := db.write(ctx, func(tx *wtx) error {
+			res, err := tx.exec(qPrunePoints, keep, pruneBatch)
+			if err != nil {
+				return err
+			}
+			n, err = res.RowsAffected()
+			return err
+		})
+		if err != nil {
+			return total, fmt.Errorf("prune measurements: %w", err)
+		}
+		total += n
+		if n == 0 {
+			return total, nil
+		}
+	}
+}
+
 // encoded is a transition checked and turned into column values, ready for
 // the writer: the JSON encoding runs on the caller's goroutine.
 type encoded struct {

@@ -279,3 +279,56 @@ func TestCommitCanceled(t *testing.T) {
 		t.Errorf("a canceled Commit wrote %d rollouts", len(all))
 	}
 }
+
+// Prune keeps the measurements of each rollout's last runs and deletes the
+// older ones, in batches, leaving runs and events alone.
+func TestPrune(t *testing.T) {
+	db, _ := tempDB(t)
+	ctx := context.Background()
+	mustCommit(t, db, Transition{Name: "web", At: at(0), Manifest: spec(t, "web", "v1"), Status: initialized()},
+		Transition{Name: "api", At: at(0), Manifest: spec(t, "api", "v1"), Status: initialized()})
+	// web: 120 runs with two points each (more than one batch); api: 2 runs.
+	for run := 1; run <= 120; run++ {
+		mustCommit(t, db, Transition{Name: "web", At: at(run), Status: running(run, 10, at(run)),
+			Points: []Point{point(run, 1, "error-rate", analysis.Pass), point(run, 2, "error-rate", analysis.Pass)}})
+	}
+	for run := 1; run <= 2; run++ {
+		mustCommit(t, db, Transition{Name: "api", At: at(run), Status: running(run, 10, at(run)),
+			Points: []Point{point(run, 1, "error-rate", analysis.Pass)}})
+	}
+	runsBefore, _ := db.Runs(ctx, "web")
+	eventsBefore, _ := db.Events(ctx, EventQuery{})
+
+	if _, err := db.Prune(ctx, 0); err == nil {
+		t.Error("Prune(0) would delete the current run's measurements: want an error")
+	}
+	n, err := db.Prune(ctx, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 2*117 {
+		t.Errorf("pruned %d points, want %d (web's runs 1-117, two points each)", n, 2*117)
+	}
+	for run := 1; run <= 120; run++ {
+		pts, err := db.Series(ctx, "web", run)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := map[bool]int{true: 2, false: 0}[run > 117]; len(pts) != want {
+			t.Errorf("web run %d: %d points left, want %d", run, len(pts), want)
+		}
+	}
+	for run := 1; run <= 2; run++ {
+		if pts, _ := db.Series(ctx, "api", run); len(pts) != 1 {
+			t.Errorf("api run %d: %d points left, want its 1 (within the last 3 runs)", run, len(pts))
+		}
+	}
+	runsAfter, _ := db.Runs(ctx, "web")
+	eventsAfter, _ := db.Events(ctx, EventQuery{})
+	if len(runsAfter) != len(runsBefore) || len(eventsAfter) != len(eventsBefore) {
+		t.Errorf("runs %d -> %d, events %d -> %d: pruning measurements removed history", len(runsBefore), len(runsAfter), len(eventsBefore), len(eventsAfter))
+	}
+	if n, err := db.Prune(ctx, 3); err != nil || n != 0 {
+		t.Errorf("a second Prune deleted %d (%v), want nothing", n, err)
+	}
+}

@@ -34,13 +34,18 @@ const (
 		ON CONFLICT (rollout_id, run, interval, metric) DO UPDATE SET
 		at = excluded.at, verdict = excluded.verdict, canary = excluded.canary,
 		stable = excluded.stable, result = excluded.result, shadow = excluded.shadow`
+	// qPrunePoints deletes the measurements of up to ? runs (of any
+	// rollout) that lie ? runs or more behind their rollout's current run.
+	qPrunePoints = `DELETE FROM points WHERE (rollout_id, run) IN (
+		SELECT p.rollout_id, p.run FROM points p JOIN rollouts r ON r.id = p.rollout_id
+		WHERE p.run <= r.run - ? GROUP BY p.rollout_id, p.run LIMIT ?)`
 	qSavepoint  = `SAVEPOINT c`
 	qRollbackTo = `ROLLBACK TO c`
 	qRelease    = `RELEASE c`
 )
 
 var writeQueries = []string{qRollout, qRolloutStatus, qCreateRollout, qUpdateRollout, qDeleteRollout, qRevision,
-	qInsertRevision, qInsertRun, qFinishRun, qInsertFinishedRun, qInsertEvent, qUpsertPoint, qSavepoint, qRollbackTo, qRelease}
+	qInsertRevision, qInsertRun, qFinishRun, qInsertFinishedRun, qInsertEvent, qUpsertPoint, qPrunePoints, qSavepoint, qRollbackTo, qRelease}
 
 // prepareWrites prepares the writer's statements on w. It must run while no
 // transaction holds w's only connection.
