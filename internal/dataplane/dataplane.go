@@ -142,23 +142,26 @@ func (d *DataPlane) restore(ctx context.Context) error {
 	return nil
 }
 
-// apply serves an entry and, if asked, persists the routing.
+// apply records an entry, persists the routing if asked, and then serves
+// it: the state file is never older than what the proxies serve, so a
+// crash at any moment restores at least the routing that was served (and
+// the server counts a route as applied only once the proxies serve it).
+// A route is served even when it could not be persisted: a rollback must
+// take effect on a full disk too.
 func (d *DataPlane) apply(ctx context.Context, e server.RouteEntry, persist bool) error {
 	if e.Route == nil {
 		return nil
-	}
-	if err := d.router.Apply(ctx, e.Name, e.Traffic, *e.Route); err != nil {
-		return err
 	}
 	d.mu.Lock()
 	if old, ok := d.entries[e.Name]; !ok || old.Route.Generation <= e.Route.Generation {
 		d.entries[e.Name] = e
 	}
 	d.mu.Unlock()
+	var perr error
 	if persist {
-		return d.persist()
+		perr = d.persist()
 	}
-	return nil
+	return errors.Join(perr, d.router.Apply(ctx, e.Name, e.Traffic, *e.Route))
 }
 
 func (d *DataPlane) remove(ctx context.Context, name string) error {
