@@ -229,7 +229,7 @@ func (d *Daemon) prune(ctx context.Context, keep int) {
 		case err != nil:
 			d.log.Error("prune measurements", "err", err)
 		case n > 0:
-			d.log.Info("pruned measurements of old runs", "points", n, "kept runs", keep, "took", time.Since(start).Round(time.Millisecond))
+			d.log.Info("pruned measurements of old runs", "points", n, "keep", keep, "took", time.Since(start).Round(time.Millisecond))
 		}
 		select {
 		case <-ctx.Done():
