@@ -150,7 +150,7 @@ export function overviewPage(main, params) {
       const st = r.status;
       let text = '–';
       if (ACTIVE.has(st.phase) && st.run) {
-        text = r.loaded ? duration(now - stepStart(st, r.log.all())) : r.failed ? '?' : '…';
+        text = r.loaded || st.stepStartedAt ? duration(now - stepStart(st, r.log.all())) : r.failed ? '?' : '…';
       }
       setText(r.inStep, text);
       const latest = r.log.latest();

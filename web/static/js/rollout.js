@@ -488,7 +488,7 @@ export function rolloutPage(main, name) {
     if (!st) return;
     if (live.inStep) {
       setText(live.inStep, ACTIVE.has(st.phase) && st.run
-        ? (s.eventsLoaded ? duration(Date.now() - stepStart(st, s.log.all())) : '…') : '–');
+        ? (s.eventsLoaded || st.stepStartedAt ? duration(Date.now() - stepStart(st, s.log.all())) : '…') : '–');
     }
     if (live.runAgo) setText(live.runAgo, ago(time(st.runStartedAt)));
     if (ACTIVE.has(st.phase) && shownRun() === st.run) renderWeight();
