@@ -2,7 +2,9 @@ package cli
 
 import (
 	"bytes"
+	"cmp"
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,11 +27,13 @@ const DefaultServer = "http://127.0.0.1:7070"
 type clientFlags struct {
 	server    string
 	tokenFile string
+	caFile    string
 }
 
 func (f *clientFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.server, "server", "", "the server's address (default $AVIARY_SERVER or "+DefaultServer+")")
 	cmd.Flags().StringVar(&f.tokenFile, "token-file", "", "a file holding the API token (default: $AVIARY_TOKEN)")
+	cmd.Flags().StringVar(&f.caFile, "ca-file", "", "a PEM file of CA certificates to trust for an https server, besides the system's (default: $AVIARY_CA_FILE)")
 }
 
 // client calls the server's API.
@@ -70,7 +74,13 @@ func (f *clientFlags) client(sys *system) (*client, error) {
 	if user == "" {
 		user = sys.getenv("USER")
 	}
-	return &client{base: u, token: token, user: user, http: sys.http}, nil
+	hc := sys.http
+	if ca := cmp.Or(f.caFile, sys.getenv("AVIARY_CA_FILE")); ca != "" {
+		if hc, err = withCA(hc, ca); err != nil {
+			return nil, err
+		}
+	}
+	return &client{base: u, token: token, user: user, http: hc}, nil
 }
 
 // url is the address of an API path.
@@ -108,8 +118,17 @@ type connError struct {
 }
 
 func (e *connError) Error() string {
-	return fmt.Sprintf("cannot reach the aviary server at %s: %v\n"+
-		"start one with `aviary server`, or point elsewhere with --server URL or AVIARY_SERVER", e.addr, e.err)
+	hint := "start one with `aviary server`, or point elsewhere with --server URL or AVIARY_SERVER"
+	var unknown x509.UnknownAuthorityError
+	var invalid x509.CertificateInvalidError
+	var host x509.HostnameError
+	switch {
+	case errors.As(e.err, &unknown):
+		hint = "the server's certificate is not signed by a CA this machine trusts: trust its CA with --ca-file FILE or AVIARY_CA_FILE"
+	case errors.As(e.err, &invalid), errors.As(e.err, &host):
+		hint = "the server's certificate does not fit (expired, or for another name): check --server and the server's --tls-cert"
+	}
+	return fmt.Sprintf("cannot reach the aviary server at %s: %v\n%s", e.addr, e.err, hint)
 }
 
 func (e *connError) Unwrap() error { return e.err }
@@ -187,6 +206,9 @@ func (c *client) errorOf(res *http.Response, data []byte) error {
 		text := strings.TrimSpace(string(data))
 		if len(text) > 200 {
 			text = text[:200] + "…"
+		}
+		if c.base.Scheme == "http" && strings.Contains(text, "HTTP request to an HTTPS server") {
+			return fmt.Errorf("%s serves HTTPS: use --server https://%s (or AVIARY_SERVER)", c.base, c.base.Host)
 		}
 		return fmt.Errorf("%s answered %s %s: %s (is this an aviary server?)", c.base, res.Status, res.Request.URL.Path, text)
 	}

@@ -1,10 +1,12 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -41,6 +43,9 @@ start (mode 0600). SIGTERM or Ctrl-C stops it gracefully: proxies drain.`,
 			if o.Notify, err = parseChannels(channels); err != nil {
 				return err
 			}
+			if (o.TLSCertFile == "") != (o.TLSKeyFile == "") {
+				return usagef("--tls-cert and --tls-key go together")
+			}
 			if o.RetainRuns < 0 {
 				return usagef("--retain-runs must be 0 (keep all) or a number of runs, got %d", o.RetainRuns)
 			}
@@ -55,6 +60,8 @@ start (mode 0600). SIGTERM or Ctrl-C stops it gracefully: proxies drain.`,
 	f.StringVar(&o.Config, "config", "", "file of rollout manifests applied at start")
 	f.StringVar(&o.DataDir, "data", DefaultDataDir, "data directory (store and token)")
 	f.StringVar(&o.Addr, "addr", "127.0.0.1:7070", "address of the API and dashboard")
+	f.StringVar(&o.TLSCertFile, "tls-cert", "", "serve the API and dashboard over HTTPS with this PEM certificate (chain), read again when it changes")
+	f.StringVar(&o.TLSKeyFile, "tls-key", "", "the PEM private key of --tls-cert")
 	f.StringVar(&o.TokenFile, "token-file", "", "file holding the API token (default: AVIARY_TOKEN, or DATA/token)")
 	f.StringArrayVar(&channels, "notify", nil, "a notification channel for every rollout: TYPE[@SEVERITY]=URL, e.g. 'slack@warn=${SLACK_WEBHOOK}' (repeatable)")
 	f.StringVar(&o.DataPlane, "data-plane", "", "`URL` of the admin endpoint of proxies run apart with aviary proxy (default: the server runs them)")
@@ -65,7 +72,7 @@ start (mode 0600). SIGTERM or Ctrl-C stops it gracefully: proxies drain.`,
 
 func newProxyCmd(sys *system) *cobra.Command {
 	var o dataplane.Options
-	var level string
+	var level, caFile string
 	cmd := &cobra.Command{
 		Use:   "proxy --server URL [--state FILE] [--admin 127.0.0.1:7071]",
 		Short: "Run the built-in proxies as their own process (data plane only)",
@@ -86,6 +93,11 @@ where the server reads which routes are applied and the proxies' measurements.`,
 			if o.Server == "" {
 				return usagef("give the server's URL with --server (or AVIARY_SERVER)")
 			}
+			if ca := cmp.Or(caFile, sys.getenv("AVIARY_CA_FILE")); ca != "" {
+				if o.Client, err = withCA(&http.Client{}, ca); err != nil {
+					return err
+				}
+			}
 			o.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: lvl}))
 			ctx := cmd.Context()
 			d, err := dataplane.Start(ctx, o)
@@ -103,6 +115,7 @@ where the server reads which routes are applied and the proxies' measurements.`,
 	f := cmd.Flags()
 	f.StringVar(&o.Server, "server", "", "the server's URL (default: AVIARY_SERVER)")
 	f.StringVar(&o.State, "state", "aviary-proxy-state.json", "file keeping the last known routing")
+	f.StringVar(&caFile, "ca-file", "", "a PEM file of CA certificates to trust for an https server, besides the system's (default: AVIARY_CA_FILE)")
 	f.StringVar(&o.Admin, "admin", "127.0.0.1:7071", "address of the admin endpoint (applied routes, measurements, /metrics)")
 	f.StringVar(&level, "log-level", "info", "log level: debug, info, warn or error")
 	return cmd
@@ -152,7 +165,11 @@ func serve(ctx context.Context, out io.Writer, o daemon.Options) error {
 	case o.Token == "":
 		tokenAt = filepath.Join(o.DataDir, daemon.TokenFileName)
 	}
-	fmt.Fprintf(out, "aviary server listening on %s (dashboard %s/, API %s/api/v1)\n", d.URL(), d.URL(), d.URL())
+	where := d.URL()
+	if d.AllInterfaces() {
+		where += " and every other interface"
+	}
+	fmt.Fprintf(out, "aviary server listening on %s (dashboard %s/, API %s/api/v1)\n", where, d.URL(), d.URL())
 	fmt.Fprintf(out, "API token: %s; data: %s\n", tokenAt, o.DataDir)
 	<-ctx.Done()
 	fmt.Fprintln(out, "aviary server stopping: draining proxies")

@@ -7,6 +7,7 @@ package daemon
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -48,6 +49,10 @@ type Options struct {
 	// Addr is where the API and dashboard listen ("127.0.0.1:7070"; port 0
 	// picks a free one).
 	Addr string
+	// TLSCertFile and TLSKeyFile, when set, serve the API and dashboard
+	// over HTTPS with that certificate, read again when the files change.
+	TLSCertFile string
+	TLSKeyFile  string
 	// Config, when set, is a file of rollout manifests applied at start.
 	Config string
 	// Token authorizes mutating API calls; empty: read TokenFile, or the
@@ -88,6 +93,7 @@ type Daemon struct {
 	api      *server.Server
 	http     *http.Server
 	listener net.Listener
+	scheme   string // of the API: http, or https with TLS
 	notifier *notify.Dispatcher
 	redactor *secret.Redactor
 	token    string
@@ -116,7 +122,7 @@ func Start(ctx context.Context, o Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Daemon{opts: o, done: make(chan struct{}), redactor: secret.NewRedactor(), lock: lock}
+	d := &Daemon{opts: o, done: make(chan struct{}), redactor: secret.NewRedactor(), lock: lock, scheme: "http"}
 	log := o.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -264,15 +270,35 @@ func (d *Daemon) listen() error {
 	if addr == "" {
 		addr = "127.0.0.1:7070"
 	}
+	var tlsConfig *tls.Config
+	if d.opts.TLSCertFile != "" || d.opts.TLSKeyFile != "" {
+		if d.opts.TLSCertFile == "" || d.opts.TLSKeyFile == "" {
+			return errors.New("TLS needs both a certificate and a key file")
+		}
+		certs, err := newCertReloader(d.opts.TLSCertFile, d.opts.TLSKeyFile, func(err error) {
+			d.log.Error("reload the TLS certificate; serving the previous one", "err", err)
+		})
+		if err != nil {
+			return err
+		}
+		tlsConfig = &tls.Config{GetCertificate: certs.get, MinVersion: tls.VersionTLS12}
+		d.scheme = "https"
+	}
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
 	d.listener = l
 	d.http = &http.Server{Handler: d.api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
-		ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelWarn)}
+		TLSConfig: tlsConfig, ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelWarn)}
 	go func() {
-		if err := d.http.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		var err error
+		if tlsConfig != nil {
+			err = d.http.ServeTLS(l, "", "") // with HTTP/2
+		} else {
+			err = d.http.Serve(l)
+		}
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
 			d.log.Error("api server", "err", err)
 		}
 	}()
@@ -310,8 +336,25 @@ func (d *Daemon) applyConfig(ctx context.Context, path string) error {
 // Addr is where the API listens.
 func (d *Daemon) Addr() string { return d.listener.Addr().String() }
 
-// URL is the API's base URL.
-func (d *Daemon) URL() string { return "http://" + d.Addr() }
+// URL is the API's base URL; on a wildcard address (0.0.0.0, [::]), the
+// loopback one, which reaches it from this machine.
+func (d *Daemon) URL() string {
+	host, port, err := net.SplitHostPort(d.Addr())
+	if err != nil {
+		return d.scheme + "://" + d.Addr()
+	}
+	if d.AllInterfaces() {
+		host = "127.0.0.1"
+	}
+	return d.scheme + "://" + net.JoinHostPort(host, port)
+}
+
+// AllInterfaces reports whether the API listens on every interface.
+func (d *Daemon) AllInterfaces() bool {
+	host, _, err := net.SplitHostPort(d.Addr())
+	ip := net.ParseIP(host)
+	return err == nil && ip != nil && ip.IsUnspecified()
+}
 
 // Token is the API token.
 func (d *Daemon) Token() string { return d.token }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -124,4 +125,26 @@ func freeAddr(t *testing.T) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
+}
+
+// On a wildcard address the server's URL is the loopback one, which
+// reaches it from this machine.
+func TestURLOnEveryInterface(t *testing.T) {
+	ctx := context.Background()
+	d, err := Start(ctx, Options{DataDir: t.TempDir(), Addr: "0.0.0.0:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Shutdown(ctx)
+	if !d.AllInterfaces() || !strings.HasPrefix(d.URL(), "http://127.0.0.1:") {
+		t.Fatalf("URL() = %s, AllInterfaces() = %v; want a loopback URL on every interface", d.URL(), d.AllInterfaces())
+	}
+	res, err := http.Get(d.URL() + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Errorf("/healthz at %s: %s", d.URL(), res.Status)
+	}
 }
