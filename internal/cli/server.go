@@ -8,8 +8,10 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"aviary/internal/daemon"
@@ -33,7 +35,8 @@ built-in proxy per rollout, the REST API and the dashboard. Rollouts are kept
 in an embedded store in the data directory and survive restarts; --config
 applies a file of rollouts at start. Mutating API calls need the token, read
 from --token-file or AVIARY_TOKEN, or created in the data directory on first
-start (mode 0600). SIGTERM or Ctrl-C stops it gracefully: proxies drain.`,
+start (mode 0600). SIGTERM or Ctrl-C stops it gracefully: proxies drain.
+SIGHUP applies --config again (rollouts it no longer lists are left alone).`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			lvl, err := parseLevel(level)
@@ -171,7 +174,21 @@ func serve(ctx context.Context, out io.Writer, o daemon.Options) error {
 	}
 	fmt.Fprintf(out, "aviary server listening on %s (dashboard %s/, API %s/api/v1)\n", where, d.URL(), d.URL())
 	fmt.Fprintf(out, "API token: %s; data: %s\n", tokenAt, o.DataDir)
-	<-ctx.Done()
+	// SIGHUP applies the config file again.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+		case <-hup:
+			if what, err := d.Reload(ctx); err != nil {
+				fmt.Fprintf(out, "aviary server: SIGHUP: %v\n", err)
+			} else {
+				fmt.Fprintf(out, "aviary server: reloaded %s: %s\n", o.Config, what)
+			}
+		}
+	}
 	fmt.Fprintln(out, "aviary server stopping: draining proxies")
 	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -212,7 +212,7 @@ func (d *Daemon) start(ctx context.Context) error {
 		return err
 	}
 	if o.Config != "" {
-		if err := d.applyConfig(ctx, o.Config); err != nil {
+		if _, err := d.applyConfig(ctx, o.Config); err != nil {
 			return err
 		}
 	}
@@ -307,14 +307,14 @@ func (d *Daemon) listen() error {
 
 // applyConfig applies the rollouts of the config file; a rollout that is
 // already stored with the same spec is left as it is.
-func (d *Daemon) applyConfig(ctx context.Context, path string) error {
+func (d *Daemon) applyConfig(ctx context.Context, path string) (string, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return fmt.Errorf("config: %w", err)
+		return "", fmt.Errorf("config: %w", err)
 	}
 	ds, err := manifest.Decode(data)
 	if err != nil {
-		return fmt.Errorf("config %s: %w", path, err)
+		return "", fmt.Errorf("config %s: %w", path, err)
 	}
 	var problems []string
 	for _, dm := range ds {
@@ -323,14 +323,34 @@ func (d *Daemon) applyConfig(ctx context.Context, path string) error {
 		}
 	}
 	if len(problems) > 0 {
-		return fmt.Errorf("config %s is invalid:\n  %s", path, strings.Join(problems, "\n  "))
+		return "", fmt.Errorf("config %s is invalid:\n  %s", path, strings.Join(problems, "\n  "))
 	}
+	var created, configured, unchanged int
 	for _, dm := range ds {
-		if _, err := d.ctrl.Apply(ctx, dm.Manifest); err != nil {
-			return fmt.Errorf("config %s: apply %s: %w", path, dm.Manifest.Metadata.Name, err)
+		res, err := d.ctrl.Apply(ctx, dm.Manifest)
+		if err != nil {
+			return "", fmt.Errorf("config %s: apply %s: %w", path, dm.Manifest.Metadata.Name, err)
+		}
+		switch {
+		case res.Created:
+			created++
+		case res.Changed:
+			configured++
+		default:
+			unchanged++
 		}
 	}
-	return nil
+	return fmt.Sprintf("%d rollout(s): %d created, %d configured, %d unchanged", len(ds), created, configured, unchanged), nil
+}
+
+// Reload applies the config file again (as `aviary apply` would: rollouts
+// it no longer lists are left alone) and says what changed. A file with
+// an invalid rollout changes nothing.
+func (d *Daemon) Reload(ctx context.Context) (string, error) {
+	if d.opts.Config == "" {
+		return "", errors.New("there is no config file to reload (start the server with --config)")
+	}
+	return d.applyConfig(ctx, d.opts.Config)
 }
 
 // Addr is where the API listens.
