@@ -8,7 +8,9 @@
 #
 # Needs: go, haproxy, nginx (nginx-light is enough), wrk.
 # Knobs (environment): DURATION (seconds per run, default 10), ROUNDS (3),
-# CONNS (wrk connections, 32), THREADS (wrk threads, 1), BASE_PORT (18080).
+# CONNS (wrk connections, 32), THREADS (wrk threads, 1), BASE_PORT (18080),
+# TLS (1: every proxy terminates TLS with a self-signed certificate made by
+# openssl, and wrk speaks HTTPS over kept-alive connections).
 # All traffic goes to 127.0.0.1; every run is bounded by DURATION.
 set -euo pipefail
 
@@ -17,20 +19,23 @@ ROUNDS=${ROUNDS:-3}
 CONNS=${CONNS:-32}
 THREADS=${THREADS:-1}
 BASE_PORT=${BASE_PORT:-18080}
+TLS=${TLS:-0}
 
 cd "$(dirname "$0")/.."
 OUT=$PWD/bench/out/proxy
 rm -rf "$OUT"
 mkdir -p "$OUT"
 
-for tool in go haproxy nginx wrk; do
+tools="go haproxy nginx wrk curl"
+[ "$TLS" = 1 ] && tools="$tools openssl"
+for tool in $tools; do
 	command -v "$tool" >/dev/null || { echo "bench/proxy.sh: $tool not found (apt-get install haproxy nginx-light wrk)" >&2; exit 1; }
 done
 
 UP1=$((BASE_PORT + 1)) UP2=$((BASE_PORT + 2))
 declare -A PORT=([aviary]=$((BASE_PORT + 10)) [haproxy]=$((BASE_PORT + 11)) [nginx]=$((BASE_PORT + 12)) [aviary-nethttp]=$((BASE_PORT + 13)))
-# aviary-nethttp is aviary's proxy behind net/http's server (as for TLS and
-# h2c listeners), for scale.
+# aviary-nethttp is aviary's proxy behind net/http's server (as for h2c
+# listeners and HTTP/2 over TLS), for scale.
 PROXIES=(aviary haproxy nginx aviary-nethttp)
 declare -A PID=()
 PIDS=()
@@ -41,6 +46,17 @@ cleanup() {
 }
 trap cleanup EXIT
 
+SCHEME=http TLSARGS=() HAPROXY_SSL="" NGINX_SSL=""
+if [ "$TLS" = 1 ]; then
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=127.0.0.1 \
+		-keyout "$OUT/tls.key" -out "$OUT/tls.crt" 2>/dev/null
+	cat "$OUT/tls.crt" "$OUT/tls.key" >"$OUT/tls.pem"
+	SCHEME=https
+	TLSARGS=(-cert "$OUT/tls.crt" -key "$OUT/tls.key")
+	HAPROXY_SSL="ssl crt $OUT/tls.pem alpn http/1.1"
+	NGINX_SSL="ssl; ssl_certificate $OUT/tls.crt; ssl_certificate_key $OUT/tls.key"
+fi
+
 go build -o "$OUT/benchupstream" ./bench/cmd/benchupstream
 go build -o "$OUT/proxybench" ./bench/cmd/proxybench
 
@@ -49,10 +65,10 @@ PIDS+=($!)
 "$OUT/benchupstream" -listen 127.0.0.1:$UP2 -name canary &
 PIDS+=($!)
 
-"$OUT/proxybench" -listen 127.0.0.1:${PORT[aviary]} -stable http://127.0.0.1:$UP1 -canary http://127.0.0.1:$UP2 -weight 10 >"$OUT/aviary.log" 2>&1 &
+"$OUT/proxybench" "${TLSARGS[@]}" -listen 127.0.0.1:${PORT[aviary]} -stable http://127.0.0.1:$UP1 -canary http://127.0.0.1:$UP2 -weight 10 >"$OUT/aviary.log" 2>&1 &
 PID[aviary]=$!
 PIDS+=($!)
-"$OUT/proxybench" -nethttp -listen 127.0.0.1:${PORT[aviary-nethttp]} -stable http://127.0.0.1:$UP1 -canary http://127.0.0.1:$UP2 -weight 10 >"$OUT/aviary-nethttp.log" 2>&1 &
+"$OUT/proxybench" "${TLSARGS[@]}" -nethttp -listen 127.0.0.1:${PORT[aviary-nethttp]} -stable http://127.0.0.1:$UP1 -canary http://127.0.0.1:$UP2 -weight 10 >"$OUT/aviary-nethttp.log" 2>&1 &
 PID[aviary-nethttp]=$!
 PIDS+=($!)
 
@@ -68,7 +84,7 @@ defaults
 	option http-keep-alive
 	http-reuse always
 frontend fe
-	bind 127.0.0.1:${PORT[haproxy]}
+	bind 127.0.0.1:${PORT[haproxy]} $HAPROXY_SSL
 	default_backend be
 backend be
 	balance roundrobin
@@ -94,7 +110,7 @@ http {
 		keepalive 64;
 	}
 	server {
-		listen 127.0.0.1:${PORT[nginx]};
+		listen 127.0.0.1:${PORT[nginx]} $NGINX_SSL;
 		location / {
 			proxy_pass http://app;
 			proxy_http_version 1.1;
@@ -110,7 +126,7 @@ PIDS+=($!)
 # Wait until every proxy answers through to an upstream.
 for p in "${PROXIES[@]}"; do
 	for _ in $(seq 50); do
-		if curl -fsS -o /dev/null "http://127.0.0.1:${PORT[$p]}/" 2>/dev/null; then continue 2; fi
+		if curl -kfsS -o /dev/null "$SCHEME://127.0.0.1:${PORT[$p]}/" 2>/dev/null; then continue 2; fi
 		sleep 0.2
 	done
 	echo "bench/proxy.sh: $p did not come up; see $OUT/$p.log" >&2
@@ -143,7 +159,7 @@ to_ms() {
 
 # Warm up every proxy (connections, JIT-free but caches and pools).
 for p in "${PROXIES[@]}"; do
-	wrk -t"$THREADS" -c"$CONNS" -d2s "http://127.0.0.1:${PORT[$p]}/" >/dev/null
+	wrk -t"$THREADS" -c"$CONNS" -d2s "$SCHEME://127.0.0.1:${PORT[$p]}/" >/dev/null
 done
 
 RESULTS=$OUT/results.tsv
@@ -155,7 +171,7 @@ for round in $(seq "$ROUNDS"); do
 	order=("${PROXIES[@]:$k}" "${PROXIES[@]:0:$k}")
 	for p in "${order[@]}"; do
 		before=$(cpu_ticks "${PID[$p]}")
-		wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency "http://127.0.0.1:${PORT[$p]}/" >"$OUT/wrk-$p-$round.txt"
+		wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency "$SCHEME://127.0.0.1:${PORT[$p]}/" >"$OUT/wrk-$p-$round.txt"
 		after=$(cpu_ticks "${PID[$p]}")
 		f=$OUT/wrk-$p-$round.txt
 		reqs=$(awk '/requests in/ {print $1}' "$f")

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -17,14 +18,15 @@ import (
 	"time"
 )
 
-// h1Server serves plain-text HTTP/1.x without net/http's server. Profiles
+// h1Server serves HTTP/1.x without net/http's server. Profiles
 // showed net/http's per-request work around the handler (a goroutine
 // reading in the background to notice clients leaving, a context, a copy
 // and a sort of the response header) to be the largest cost left; this
 // server parses requests with the same parser (http.ReadRequest, which
 // validates header names and values and frames the body), applies the
 // checks net/http's server adds (version, Host), and writes responses
-// itself. TLS (and with it HTTP/2) and h2c listeners use net/http's server.
+// itself. On TLS listeners it serves the connections that chose HTTP/1.1
+// (see tlsSplitter); HTTP/2 and h2c use net/http's server.
 type h1Server struct {
 	p  *Proxy
 	ln net.Listener
@@ -133,6 +135,7 @@ type h1Conn struct {
 	br           *bufio.Reader
 	bw           *bufio.Writer
 	remote       string
+	tls          *tls.ConnectionState // of a TLS connection, handshake done
 	readDeadline time.Time
 	cc           clientConn
 	w            h1Writer
@@ -140,6 +143,10 @@ type h1Conn struct {
 
 func newH1Conn(s *h1Server, nc net.Conn) *h1Conn {
 	c := &h1Conn{s: s, nc: nc, remote: nc.RemoteAddr().String()}
+	if tc, ok := nc.(*tls.Conn); ok {
+		st := tc.ConnectionState()
+		c.tls = &st
+	}
 	c.lr = io.LimitedReader{R: nc, N: math.MaxInt64}
 	c.br = bufio.NewReaderSize(&c.lr, 4<<10)
 	c.bw = bufio.NewWriterSize(nc, 4<<10)
@@ -213,7 +220,7 @@ func (c *h1Conn) serveOne() (keep, hijacked bool) {
 		c.fail(status, msg)
 		return false, false
 	}
-	req.RemoteAddr = c.remote
+	req.RemoteAddr, req.TLS = c.remote, c.tls
 	w := &c.w
 	*w = h1Writer{c: c, req: req, header: make(http.Header, 8)}
 	w.closeAfter = req.Close // Connection: close, or HTTP/1.0 without keep-alive

@@ -61,9 +61,9 @@ type Options struct {
 	// H2C accepts HTTP/2 without TLS (prior knowledge). HTTP/2 over TLS is
 	// always on.
 	H2C bool
-	// NetHTTPServer serves plain HTTP/1.x with net/http's server instead of
-	// the proxy's own leaner one (TLS and h2c listeners always use
-	// net/http's).
+	// NetHTTPServer serves HTTP/1.x (plain and over TLS) with net/http's
+	// server instead of the proxy's own leaner one (HTTP/2 and h2c always
+	// use net/http's).
 	NetHTTPServer bool
 
 	// DialTimeout bounds connecting to an upstream (default 5s).

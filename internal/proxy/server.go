@@ -30,13 +30,16 @@ type clientConn struct {
 
 type clientConnKey struct{}
 
-// server is one listener and the HTTP server on it.
+// server is one listener and the HTTP servers on it: the proxy's own for
+// plain HTTP/1.x, net/http's for h2c (or for everything, with
+// NetHTTPServer), and on TLS listeners both, split by ALPN.
 type server struct {
-	cfg  ListenConfig
-	ln   net.Listener
-	h1   *h1Server // plain HTTP/1.x; or:
-	hs   *http.Server
-	done chan struct{}
+	cfg   ListenConfig
+	ln    net.Listener
+	h1    *h1Server
+	hs    *http.Server
+	split *tlsSplitter
+	done  chan struct{} // hs stopped serving
 }
 
 // Listen starts accepting on cfg.Addr. When the proxy already listens with
@@ -111,23 +114,28 @@ func (p *Proxy) newServer(cfg ListenConfig) (*server, error) {
 		if err != nil {
 			return nil, fmt.Errorf("proxy %q: listen %s: load TLS certificate %s: %w", p.opts.Name, cfg.Addr, cfg.CertFile, err)
 		}
-		hs.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		hs.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12,
+			NextProtos: []string{"h2", "http/1.1"}}
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("proxy %q: listen: %w", p.opts.Name, err)
 	}
 	s := &server{cfg: cfg, hs: hs, ln: ln, done: make(chan struct{})}
-	useTLS := hs.TLSConfig != nil
+	serve := func() error { return hs.Serve(ln) }
+	switch {
+	case hs.TLSConfig != nil && !p.opts.NetHTTPServer:
+		// HTTP/1.1 connections go to the proxy's own server, HTTP/2 ones
+		// (already handshaken) to net/http's.
+		s.split = newTLSSplitter(ln, hs.TLSConfig, p.opts.ReadHeaderTimeout)
+		s.h1 = newH1Server(p, s.split.h1)
+		serve = func() error { return hs.Serve(s.split.h2) }
+	case hs.TLSConfig != nil:
+		serve = func() error { return hs.ServeTLS(ln, "", "") }
+	}
 	go func() {
 		defer close(s.done)
-		var err error
-		if useTLS {
-			err = hs.ServeTLS(ln, "", "")
-		} else {
-			err = hs.Serve(ln)
-		}
-		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := serve(); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
 			p.log.Error("serving stopped", "addr", ln.Addr().String(), "error", err)
 		}
 	}()
@@ -137,14 +145,19 @@ func (p *Proxy) newServer(cfg ListenConfig) (*server, error) {
 // shutdown stops accepting, waits for requests in flight until ctx is done,
 // then closes the remaining connections.
 func (s *server) shutdown(ctx context.Context) error {
+	if s.split != nil {
+		s.split.close()
+	}
+	var errs []error
 	if s.h1 != nil {
-		return s.h1.shutdown(ctx)
+		errs = append(errs, s.h1.shutdown(ctx))
 	}
-	err := s.hs.Shutdown(ctx)
-	if err != nil {
-		s.hs.Close()
-		err = fmt.Errorf("draining %s: %w", s.ln.Addr(), err)
+	if s.hs != nil {
+		if err := s.hs.Shutdown(ctx); err != nil {
+			s.hs.Close()
+			errs = append(errs, fmt.Errorf("draining %s: %w", s.ln.Addr(), err))
+		}
+		<-s.done
 	}
-	<-s.done
-	return err
+	return errors.Join(errs...)
 }

@@ -344,6 +344,65 @@ func TestHTTP2(t *testing.T) {
 			t.Errorf("got HTTP/%d %q, want HTTP/2 %q", resp.ProtoMajor, b, "https body")
 		}
 	})
+	t.Run("tls http/1.1", func(t *testing.T) {
+		// HTTP/1.1 over TLS goes to the proxy's own HTTP/1 server, which
+		// must know the request came over TLS (X-Forwarded-Proto).
+		cert, key := writeCert(t)
+		p, err := New(Options{Name: "tls1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Update(table)
+		if err := p.Listen(context.Background(), ListenConfig{Addr: "127.0.0.1:0", CertFile: cert, KeyFile: key}); err != nil {
+			t.Fatal(err)
+		}
+		var dials atomic.Int32
+		tr := &http.Transport{
+			TLSClientConfig: &tls.Config{InsecureSkipVerify: true},
+			TLSNextProto:    map[string]func(string, *tls.Conn) http.RoundTripper{}, // no HTTP/2
+			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				dials.Add(1)
+				return (&net.Dialer{}).DialContext(ctx, network, addr)
+			},
+		}
+		c := &http.Client{Timeout: 10 * time.Second, Transport: tr}
+		for i := range 3 {
+			resp, err := c.Post("https://"+p.Addr().String()+"/", "text/plain", strings.NewReader(fmt.Sprint("body", i)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.ProtoMajor != 1 || resp.TLS == nil || string(b) != fmt.Sprint("https body", i) {
+				t.Errorf("request %d: got HTTP/%d %q, want HTTP/1.1 over TLS %q", i, resp.ProtoMajor, b, fmt.Sprint("https body", i))
+			}
+		}
+		if n := dials.Load(); n != 1 {
+			t.Errorf("%d connections for 3 requests, want 1 kept alive", n)
+		}
+		// A client offering no ALPN at all is served HTTP/1.1 too.
+		conn, err := tls.Dial("tcp", p.Addr().String(), &tls.Config{InsecureSkipVerify: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+		raw, _ := io.ReadAll(conn)
+		conn.Close()
+		if !strings.HasPrefix(string(raw), "HTTP/1.1 200") || !strings.HasSuffix(string(raw), "https ") {
+			t.Errorf("without ALPN: got %q", raw)
+		}
+		// A handshake that never comes does not hold up the shutdown.
+		idle, err := net.Dial("tcp", p.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer idle.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := p.Close(ctx); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
 	t.Run("h2c", func(t *testing.T) {
 		_, addr := startProxy(t, Options{H2C: true}, table)
 		var protos http.Protocols

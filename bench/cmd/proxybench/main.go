@@ -23,6 +23,8 @@ func main() {
 	weight := flag.Int("weight", 10, "percent of requests sent to the canary")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	netHTTP := flag.Bool("nethttp", false, "serve with net/http's server instead of the proxy's HTTP/1 server")
+	cert := flag.String("cert", "", "terminate TLS with this PEM certificate (with -key)")
+	key := flag.String("key", "", "the PEM private key of -cert")
 	flag.Parse()
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
@@ -35,14 +37,14 @@ func main() {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	if err := run(*listen, *stable, *canary, *weight, *netHTTP); err != nil {
+	if err := run(proxy.ListenConfig{Addr: *listen, CertFile: *cert, KeyFile: *key}, *stable, *canary, *weight, *netHTTP); err != nil {
 		fmt.Fprintln(os.Stderr, "proxybench:", err)
 		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
 
-func run(listen, stable, canary string, weight int, netHTTP bool) error {
+func run(lc proxy.ListenConfig, stable, canary string, weight int, netHTTP bool) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	p, err := proxy.New(proxy.Options{Name: "bench", NetHTTPServer: netHTTP})
@@ -56,7 +58,7 @@ func run(listen, stable, canary string, weight int, netHTTP bool) error {
 	if _, err := p.Update(t); err != nil {
 		return err
 	}
-	if err := p.Listen(ctx, proxy.ListenConfig{Addr: listen}); err != nil {
+	if err := p.Listen(ctx, lc); err != nil {
 		return err
 	}
 	fmt.Println("proxybench listening on", p.Addr())
