@@ -193,10 +193,28 @@ func (c *h1Conn) serve() {
 			hijacked = true
 			return
 		}
-		if !keep || !s.setBusy(c, false) {
+		if !keep {
+			c.linger()
+			return
+		}
+		if !s.setBusy(c, false) {
 			return
 		}
 	}
+}
+
+// linger closes the sending side after the last response and reads what
+// the client still sends, for a moment, before the connection is closed:
+// closing with unread input makes the kernel reset the connection, and
+// the client may then lose the response it has not read yet (a 431, a 400,
+// an answer with Connection: close while it pipelines more).
+func (c *h1Conn) linger() {
+	cw, ok := c.nc.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil {
+		return
+	}
+	c.nc.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	io.CopyN(io.Discard, c.nc, 256<<10)
 }
 
 // serveOne reads and answers one request. keep: the connection can carry

@@ -22,7 +22,7 @@ type testUpstream struct {
 	handle atomic.Pointer[http.HandlerFunc]
 }
 
-func newTestUpstream(t *testing.T, name string) *testUpstream {
+func newTestUpstream(t testing.TB, name string) *testUpstream {
 	t.Helper()
 	u := &testUpstream{name: name}
 	u.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -58,7 +58,7 @@ func seeded(seed uint64) func() uint64 {
 var netHTTPServer bool
 
 // startProxy starts a proxy on a free loopback port with the given table.
-func startProxy(t *testing.T, opts Options, table Table) (*Proxy, string) {
+func startProxy(t testing.TB, opts Options, table Table) (*Proxy, string) {
 	t.Helper()
 	if opts.Name == "" {
 		opts.Name = "test"
