@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"net"
 	"net/http"
@@ -44,22 +45,29 @@ func newH1Server(p *Proxy, ln net.Listener) *h1Server {
 	return s
 }
 
-func (s *h1Server) accept() {
-	defer close(s.done)
+// acceptRetry accepts the next connection, waiting and retrying after
+// errors such as running out of file descriptors; it fails only once ln
+// is closed.
+func acceptRetry(ln net.Listener, log *slog.Logger) (net.Conn, error) {
 	var backoff time.Duration
 	for {
-		nc, err := s.ln.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			// Out of file descriptors and the like: wait and retry.
-			s.p.log.Warn("accept failed", "error", err)
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			time.Sleep(backoff)
-			continue
+		nc, err := ln.Accept()
+		if err == nil || errors.Is(err, net.ErrClosed) {
+			return nc, err
 		}
-		backoff = 0
+		log.Warn("accept failed", "addr", ln.Addr().String(), "error", err)
+		backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+		time.Sleep(backoff)
+	}
+}
+
+func (s *h1Server) accept() {
+	defer close(s.done)
+	for {
+		nc, err := acceptRetry(s.ln, s.p.log)
+		if err != nil {
+			return
+		}
 		c := newH1Conn(s, nc)
 		s.mu.Lock()
 		if s.closing {

@@ -127,7 +127,7 @@ func (p *Proxy) newServer(cfg ListenConfig) (*server, error) {
 	case hs.TLSConfig != nil && !p.opts.NetHTTPServer:
 		// HTTP/1.1 connections go to the proxy's own server, HTTP/2 ones
 		// (already handshaken) to net/http's.
-		s.split = newTLSSplitter(ln, hs.TLSConfig, p.opts.ReadHeaderTimeout)
+		s.split = newTLSSplitter(ln, hs.TLSConfig, p.opts.ReadHeaderTimeout, p.log)
 		s.h1 = newH1Server(p, s.split.h1)
 		serve = func() error { return hs.Serve(s.split.h2) }
 	case hs.TLSConfig != nil:

@@ -3,7 +3,7 @@ package proxy
 import (
 	"context"
 	"crypto/tls"
-	"errors"
+	"log/slog"
 	"net"
 	"sync"
 	"time"
@@ -17,6 +17,7 @@ type tlsSplitter struct {
 	ln      net.Listener // the TCP listener
 	cfg     *tls.Config
 	timeout time.Duration // of a handshake
+	log     *slog.Logger
 	h1, h2  *connListener
 	done    chan struct{}
 	wg      sync.WaitGroup // handshakes in progress
@@ -26,8 +27,8 @@ type tlsSplitter struct {
 	closing bool
 }
 
-func newTLSSplitter(ln net.Listener, cfg *tls.Config, timeout time.Duration) *tlsSplitter {
-	s := &tlsSplitter{ln: ln, cfg: cfg, timeout: timeout, h1: newConnListener(ln.Addr()), h2: newConnListener(ln.Addr()),
+func newTLSSplitter(ln net.Listener, cfg *tls.Config, timeout time.Duration, log *slog.Logger) *tlsSplitter {
+	s := &tlsSplitter{ln: ln, cfg: cfg, timeout: timeout, log: log, h1: newConnListener(ln.Addr()), h2: newConnListener(ln.Addr()),
 		done: make(chan struct{}), pending: map[net.Conn]bool{}}
 	go s.accept()
 	return s
@@ -40,18 +41,11 @@ func (s *tlsSplitter) accept() {
 		s.h1.Close()
 		s.h2.Close()
 	}()
-	var backoff time.Duration
 	for {
-		nc, err := s.ln.Accept()
+		nc, err := acceptRetry(s.ln, s.log)
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			time.Sleep(backoff)
-			continue
+			return
 		}
-		backoff = 0
 		s.mu.Lock()
 		if s.closing {
 			s.mu.Unlock()
